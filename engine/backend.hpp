@@ -1,0 +1,142 @@
+#pragma once
+// The one seam between engine/core and the backends (engine/uring,
+// engine/epoll). It speaks in operations, not readiness: core hands a backend
+// primitive Requests; the backend performs each one and reports Completions.
+// io_uring turns a Request into an SQE; epoll imitates completions (try the
+// syscall, on EAGAIN wait for readiness, retry).
+//
+// A backend declares what it does natively in Capabilities. Whatever it lacks
+// (or the user disabled) core works around, once, in engine/core — a backend
+// never receives a Request its Capabilities rule out.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <system_error>
+
+#include "ringxfer/features.hpp"
+#include "ringxfer/options.hpp"
+#include "ringxfer/stats.hpp"
+
+namespace ringxfer::detail {
+
+struct Op;  // engine/core/op.hpp; opaque to backends
+class BufferPool;
+
+enum class Opcode : std::uint8_t {
+  accept,     // fd: listener. result: new fd. multishot: one completion per connection
+  connect,    // fd, addr/len = sockaddr
+  recv,       // fd. use_buf_ring: backend picks a receive buffer (completion.buffer_id);
+              // otherwise addr/len is the buffer and buffer_id is echoed back
+  send,       // fd, addr/len, flags (MSG_*)
+  send_zc,    // fd, addr/len, buf_index (fixed buffer or -1). Two completions: the result
+              // (flag more) and later the notification (flag notif, maybe zc_copied)
+  splice,     // fd -> fd_out, offset/offset_out (-1 = none), len, flags (SPLICE_F_*)
+  sendfile,   // fd (file) -> fd_out (socket), offset, len (epoll only: caps.sendfile)
+  read,       // fd, offset (-1 = current), addr/len, buf_index
+  write,      // fd, offset, addr/len, buf_index
+  timeout,    // timespec: relative; result -ETIME when it fires
+  cancel,     // target_op/target_tag: the request to cancel. No completion of its own
+  cancel_fd,  // fd: every request on this fd. No completion of its own
+  shutdown,   // fd, flags = how
+  close,      // fd (the raw fd; fixed slot already detached)
+};
+
+// A file descriptor as a backend should name it.
+struct Target {
+  int fd = -1;          // the raw fd (always valid)
+  int fixed_slot = -1;  // >= 0: registered in the backend's fixed-file table at this slot
+};
+
+// Relative time for Opcode::timeout; layout of struct __kernel_timespec. Lives
+// in the Op, so its address is stable until the request completes.
+struct Timespec {
+  std::int64_t tv_sec = 0;
+  long long tv_nsec = 0;
+};
+
+struct Request {
+  Opcode opcode{};
+  std::uint8_t tag = 0;        // which sub-request of the op; a completion echoes it
+  bool multishot = false;      // accept, recv (only if caps say so)
+  bool link = false;           // the next Request runs only if this one completes in full
+  bool use_buf_ring = false;   // recv: the backend picks the buffer (only if caps.buf_ring)
+  std::int32_t buf_index = -1; // fixed-buffer index (send_zc/read/write), or recv buffer id
+  std::int32_t flags = 0;      // MSG_* / SPLICE_F_* / shutdown how
+  Target fd;
+  Target fd_out;               // splice, sendfile
+  std::int64_t offset = -1;
+  std::int64_t offset_out = -1;
+  void* addr = nullptr;
+  std::uint32_t len = 0;
+  const Timespec* timespec = nullptr;
+  Op* op = nullptr;            // owner; nullptr = no completion wanted
+  Op* target_op = nullptr;     // cancel
+  std::uint8_t target_tag = 0; // cancel
+};
+
+enum CompletionFlag : std::uint32_t {
+  completion_more = 1u << 0,      // more completions follow for this request
+  completion_notif = 1u << 1,     // zero-copy notification: the buffer is free now
+  completion_zc_copied = 1u << 2, // ... and the kernel copied instead of zero-copy
+  completion_buffer = 1u << 3,    // buffer_id is valid (a receive buffer was used)
+};
+
+struct Completion {
+  Op* op = nullptr;
+  std::uint8_t tag = 0;
+  std::int32_t result = 0;  // >= 0 success (bytes, fd); < 0 is -errno
+  std::uint32_t flags = 0;
+  std::uint32_t buffer_id = 0;
+};
+
+struct Capabilities {
+  bool multishot_accept = false;
+  bool multishot_recv = false;
+  bool buf_ring = false;       // recv may leave the buffer choice to the backend
+  bool fixed_files = false;    // attach_fd registers into a fixed table; Target.fixed_slot usable
+  bool fixed_buffers = false;  // attach_buffers registered the pool; buf_index usable
+  bool send_zc = false;        // native zero-copy send with notifications
+  bool splice = false;         // Opcode::splice
+  bool linked_ops = false;     // Request::link honoured
+  bool sendfile = false;       // Opcode::sendfile
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const Capabilities& capabilities() const noexcept = 0;
+
+  // FdTable slot `slot` now holds `fd`. On io_uring this fills the fixed-file
+  // table slot; on epoll it registers the fd once (edge-triggered). A failure
+  // is not fatal: core uses the plain fd (fixed_slot = -1) for this slot.
+  virtual std::error_code attach_fd(std::uint32_t slot, int fd, bool is_socket) noexcept = 0;
+  // Slot `slot` is being emptied (after a cancel_fd for it was submitted).
+  virtual void detach_fd(std::uint32_t slot, int fd) noexcept = 0;
+
+  // The pool's memory exists: register it as fixed buffers if possible and set
+  // up the receive buffers (ids [0, pool.recv_count())) as the backend's
+  // provided buffers, all initially available.
+  virtual std::error_code attach_buffers(BufferPool& pool) noexcept = 0;
+  // Receive buffer `id` is free again: make it available to recv.
+  virtual void recycle_recv_buffer(std::uint32_t id) noexcept = 0;
+
+  // Queues one request. Never fails: a full queue is flushed inside, in one place.
+  virtual void submit(const Request& request) noexcept = 0;
+  // Submits what is queued, waits up to `timeout` (zero: do not wait;
+  // negative: no limit) for at least one completion, copies a batch into `out`
+  // and consumes it (reap first; core dispatches after). Returns the count.
+  virtual std::size_t wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept = 0;
+  // Thread-safe: make a wait() in progress (or the next one) return promptly.
+  virtual void wake() noexcept = 0;
+};
+
+// Factories. On failure they return nullptr with `error` set and
+// `features.io_uring_error` / `features.why` filled in.
+std::unique_ptr<Backend> make_uring_backend(const EngineOptions& options, Features& features,
+                                            Stats& stats, std::error_code& error);
+std::unique_ptr<Backend> make_epoll_backend(const EngineOptions& options, Features& features,
+                                            Stats& stats, std::error_code& error);
+
+}  // namespace ringxfer::detail

@@ -1,0 +1,70 @@
+#include "core/buffer_pool.hpp"
+
+#include <sys/mman.h>
+
+#include <cassert>
+#include <new>
+
+namespace ringxfer::detail {
+
+BufferPool::BufferPool(std::uint32_t count, std::uint32_t recv_count, std::size_t buffer_size_bytes)
+    : count_(count), recv_count_(recv_count < count ? recv_count : count), buffer_size_(buffer_size_bytes) {
+  // mmap rather than new: page-aligned, and untouched pages cost nothing until used.
+  void* p = ::mmap(nullptr, total_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  base_ = static_cast<std::byte*>(p);
+  free_.reserve(count_ - recv_count_);
+  for (std::uint32_t i = count_; i > recv_count_; --i) free_.push_back(i - 1);
+}
+
+BufferPool::~BufferPool() {
+  assert(outstanding_ == 0 && "a Buffer lease outlived its Engine");
+  ::munmap(base_, total_bytes());
+}
+
+Buffer BufferPool::acquire() noexcept {
+  if (free_.empty()) return {};
+  std::uint32_t index = free_.back();
+  free_.pop_back();
+  ++outstanding_;
+  return Buffer(this, index, data(index), buffer_size_, 0);
+}
+
+Buffer BufferPool::lease(std::uint32_t index, std::size_t size) noexcept {
+  ++outstanding_;
+  return Buffer(this, index, data(index), buffer_size_, size);
+}
+
+std::uint32_t BufferPool::detach(Buffer& buffer) noexcept {
+  assert(buffer.pool_ == this);
+  std::uint32_t index = buffer.index_;
+  buffer.pool_ = nullptr;
+  buffer.data_ = nullptr;
+  buffer.size_bytes_ = buffer.capacity_bytes_ = 0;
+  --outstanding_;
+  return index;
+}
+
+void BufferPool::release(std::uint32_t index) noexcept {
+  --outstanding_;
+  if (is_recv(index)) {
+    on_recv_release(index);
+  } else {
+    free_.push_back(index);  // cannot reallocate: capacity is count - recv_count
+  }
+}
+
+}  // namespace ringxfer::detail
+
+namespace ringxfer {
+
+void Buffer::release() noexcept {
+  if (pool_ == nullptr) return;
+  detail::BufferPool* pool = pool_;
+  pool_ = nullptr;
+  data_ = nullptr;
+  size_bytes_ = capacity_bytes_ = 0;
+  pool->release(index_);
+}
+
+}  // namespace ringxfer

@@ -1,0 +1,69 @@
+#pragma once
+// Buffer: a move-only lease on one buffer of the engine's BufferPool. The pool
+// is allocated (and, on io_uring, registered) once at start-up; a lease names
+// its buffer by index so fixed-buffer operations can use it directly. Dropping
+// the lease returns the buffer: to the free list, or — for a receive buffer —
+// to the provided-buffer ring the kernel picks from.
+//
+// A lease must be dropped before its Engine is destroyed.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace ringxfer {
+
+namespace detail {
+class BufferPool;
+}
+
+class Buffer {
+ public:
+  Buffer() noexcept = default;
+  Buffer(Buffer&& other) noexcept { take(other); }
+  Buffer& operator=(Buffer&& other) noexcept {
+    if (this != &other) {
+      release();
+      take(other);
+    }
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { release(); }
+
+  explicit operator bool() const noexcept { return pool_ != nullptr; }
+  std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_bytes_; }      // bytes of payload
+  std::size_t capacity() const noexcept { return capacity_bytes_; }
+  std::uint32_t index() const noexcept { return index_; }          // index in the pool (fixed-buffer index)
+  std::span<std::byte> bytes() const noexcept { return {data_, size_bytes_}; }
+  std::span<std::byte> storage() const noexcept { return {data_, capacity_bytes_}; }
+  // Sets the payload length; n must not exceed capacity().
+  void resize(std::size_t n) noexcept { size_bytes_ = n <= capacity_bytes_ ? n : capacity_bytes_; }
+  // Returns the buffer to its pool now.
+  void release() noexcept;
+
+ private:
+  friend class detail::BufferPool;
+  Buffer(detail::BufferPool* pool, std::uint32_t index, std::byte* data, std::size_t capacity,
+         std::size_t size) noexcept
+      : pool_(pool), index_(index), data_(data), capacity_bytes_(capacity), size_bytes_(size) {}
+  void take(Buffer& other) noexcept {
+    pool_ = other.pool_;
+    index_ = other.index_;
+    data_ = other.data_;
+    capacity_bytes_ = other.capacity_bytes_;
+    size_bytes_ = other.size_bytes_;
+    other.pool_ = nullptr;
+    other.data_ = nullptr;
+    other.capacity_bytes_ = other.size_bytes_ = 0;
+  }
+
+  detail::BufferPool* pool_ = nullptr;
+  std::uint32_t index_ = 0;
+  std::byte* data_ = nullptr;
+  std::size_t capacity_bytes_ = 0;
+  std::size_t size_bytes_ = 0;
+};
+
+}  // namespace ringxfer

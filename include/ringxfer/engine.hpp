@@ -1,0 +1,202 @@
+#pragma once
+// Engine: one per thread. It owns a backend (io_uring or epoll), an FdTable, a
+// BufferPool, a pipe pool and preallocated op slots. Only post() and wake() may
+// be called from other threads.
+//
+// Every operation that starts completes exactly once (DESIGN invariant 1): its
+// handler runs with a result, an error, or std::errc::operation_canceled — also
+// when its handle is closed or the Engine is destroyed. Multishot operations
+// (accept, recv) call their handler once per result; the last call carries an
+// error (eof, operation_canceled, ...). Handlers never run inside the call that
+// starts the operation: they run from run()/run_once()/poll().
+//
+// An operation that cannot start (no free op slot) returns an empty OpId and
+// its handler is never called.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <system_error>
+#include <utility>
+
+#include "ringxfer/address.hpp"
+#include "ringxfer/buffer.hpp"
+#include "ringxfer/error.hpp"
+#include "ringxfer/features.hpp"
+#include "ringxfer/handles.hpp"
+#include "ringxfer/inline_function.hpp"
+#include "ringxfer/options.hpp"
+#include "ringxfer/stats.hpp"
+
+namespace ringxfer {
+
+// What an operation produced; adapted to each handler's signature below.
+struct Outcome {
+  std::error_code error;
+  std::size_t bytes = 0;
+  Socket socket;
+  Buffer buffer;
+};
+
+inline constexpr std::size_t handler_capacity_bytes = 64;
+using Handler = InlineFunction<void(Outcome&), handler_capacity_bytes>;
+using Task = InlineFunction<void(), handler_capacity_bytes>;
+
+namespace detail {
+class EngineCore;
+}
+
+class Engine {
+ public:
+  // Throws std::system_error if no backend can start (construction is not the
+  // I/O path; nothing after it throws).
+  explicit Engine(EngineOptions options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // ---- the loop -----------------------------------------------------------
+  // Runs until stop() or until no operation is in flight and nothing is posted.
+  void run();
+  // One loop turn: submit, wait up to `timeout` for at least one completion,
+  // dispatch. Returns the number of handlers run.
+  std::size_t run_once(std::chrono::milliseconds timeout);
+  // One loop turn that does not wait.
+  std::size_t poll();
+  void stop() noexcept;
+  bool stopped() const noexcept;
+  // Thread-safe: queue `task` to run on the engine's thread and wake it. The
+  // queue is bounded; a full queue returns error::post_queue_full.
+  std::error_code post(Task task) noexcept;
+  // Thread-safe: make a blocked run_once() return.
+  void wake() noexcept;
+  // Operations started and not yet completed.
+  std::size_t in_flight() const noexcept;
+
+  // ---- handles (setup; synchronous) ----------------------------------------
+  // Takes ownership of `fd` (made non-blocking) and registers it.
+  std::error_code adopt(int fd, Socket& out) noexcept;
+  std::error_code adopt(int fd, File& out) noexcept;
+  std::error_code open(const char* path, int flags, File& out, unsigned mode = 0644) noexcept;
+  // A non-blocking listening TCP socket with SO_REUSEADDR.
+  std::error_code listen(const Address& address, Socket& out, int backlog = 1024) noexcept;
+  std::error_code local_address(FdRef handle, Address& out) const noexcept;
+  // The fd behind a handle, or -1 if the handle is stale. For setsockopt and
+  // the like; the engine still owns it.
+  int native_handle(FdRef handle) const noexcept;
+  // A buffer from the pool for send_zc/read/write; empty when none is free.
+  Buffer acquire_buffer() noexcept;
+
+  // ---- operations ----------------------------------------------------------
+  // Multishot: handler(ec, Socket) for each accepted connection.
+  template <class F>
+  OpId accept(Socket listener, F&& handler) {
+    return start_accept(listener, [h = std::forward<F>(handler)](Outcome& o) mutable {
+      h(o.error, o.socket);
+    });
+  }
+  // Creates a socket and connects it: handler(ec, Socket).
+  template <class F>
+  OpId connect(const Address& address, F&& handler) {
+    return start_connect(address, [h = std::forward<F>(handler)](Outcome& o) mutable {
+      h(o.error, o.socket);
+    });
+  }
+  // Multishot receive into the shared receive buffers: handler(ec, Buffer) for
+  // each chunk; ends with error::eof when the peer closes. Dropping the Buffer
+  // gives it back to the ring.
+  template <class F>
+  OpId recv(Socket socket, F&& handler) {
+    return start_recv(socket, [h = std::forward<F>(handler)](Outcome& o) mutable {
+      h(o.error, std::move(o.buffer));
+    });
+  }
+  // Sends all of `data` (continuing after short sends): handler(ec, bytes_sent).
+  // `data` must stay valid until the handler runs.
+  template <class F>
+  OpId send(Socket socket, std::span<const std::byte> data, F&& handler) {
+    return start_send(socket, data, adapt_bytes(std::forward<F>(handler)));
+  }
+  // Zero-copy send of a pool buffer: handler(ec, bytes_sent) runs at the send
+  // result; the buffer belongs to the engine until the kernel's notification
+  // and then returns to the pool by itself.
+  template <class F>
+  OpId send_zc(Socket socket, Buffer buffer, F&& handler) {
+    return start_send_zc(socket, std::move(buffer), adapt_bytes(std::forward<F>(handler)));
+  }
+  // Moves `length` bytes from src (at src_offset, or -1 for a stream) to dst
+  // (at dst_offset, or -1) through a pipe from the engine's pipe pool:
+  // handler(ec, bytes_moved). A source that ends early gives
+  // error::transfer_incomplete with the bytes moved so far.
+  template <class F>
+  OpId splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
+              std::size_t length, F&& handler) {
+    return start_splice(src, src_offset, dst, dst_offset, length,
+                        adapt_bytes(std::forward<F>(handler)));
+  }
+  // One read into `buffer` (fixed buffer where registered): handler(ec, Buffer)
+  // with the buffer's size set to the bytes read (0 at end of file).
+  template <class F>
+  OpId read(FdRef handle, std::int64_t offset, Buffer buffer, F&& handler) {
+    return start_read(handle, offset, std::move(buffer), adapt_buffer(std::forward<F>(handler)));
+  }
+  // Writes all of buffer.bytes() at `offset` (-1: current position / stream):
+  // handler(ec, Buffer) gives the buffer back; the Outcome's bytes are written.
+  template <class F>
+  OpId write(FdRef handle, std::int64_t offset, Buffer buffer, F&& handler) {
+    return start_write(handle, offset, std::move(buffer), adapt_buffer(std::forward<F>(handler)));
+  }
+  // handler(ec): {} when the time passed, operation_canceled when cancelled.
+  template <class F>
+  OpId timeout(std::chrono::nanoseconds after, F&& handler) {
+    return start_timeout(after, adapt_error(std::forward<F>(handler)));
+  }
+  template <class F>
+  OpId shutdown(Socket socket, int how, F&& handler) {
+    return start_shutdown(socket, how, adapt_error(std::forward<F>(handler)));
+  }
+  // Cancels the handle's pending operations (they complete with
+  // operation_canceled), makes the handle stale at once, then closes the fd.
+  template <class F>
+  OpId close(FdRef handle, F&& handler) {
+    return start_close(handle, adapt_error(std::forward<F>(handler)));
+  }
+  // Asks an operation to finish early; it completes with operation_canceled
+  // (unless it completes first). Returns false if `id` is no longer in flight.
+  bool cancel(OpId id) noexcept;
+
+  const Stats& stats() const noexcept;
+  const Features& features() const noexcept;
+
+ private:
+  template <class F>
+  static Handler adapt_bytes(F&& f) {
+    return [h = std::forward<F>(f)](Outcome& o) mutable { h(o.error, o.bytes); };
+  }
+  template <class F>
+  static Handler adapt_buffer(F&& f) {
+    return [h = std::forward<F>(f)](Outcome& o) mutable { h(o.error, std::move(o.buffer)); };
+  }
+  template <class F>
+  static Handler adapt_error(F&& f) {
+    return [h = std::forward<F>(f)](Outcome& o) mutable { h(o.error); };
+  }
+
+  OpId start_accept(Socket listener, Handler handler) noexcept;
+  OpId start_connect(const Address& address, Handler handler) noexcept;
+  OpId start_recv(Socket socket, Handler handler) noexcept;
+  OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler) noexcept;
+  OpId start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept;
+  OpId start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
+                    std::size_t length, Handler handler) noexcept;
+  OpId start_read(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
+  OpId start_write(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
+  OpId start_timeout(std::chrono::nanoseconds after, Handler handler) noexcept;
+  OpId start_shutdown(Socket socket, int how, Handler handler) noexcept;
+  OpId start_close(FdRef handle, Handler handler) noexcept;
+
+  std::unique_ptr<detail::EngineCore> core_;
+};
+
+}  // namespace ringxfer

@@ -1,0 +1,28 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "ringxfer/features.hpp"
+
+namespace ringxfer {
+
+struct EngineOptions {
+  BackendKind backend = BackendKind::automatic;  // RINGXFER_BACKEND overrides, if set
+  std::uint32_t ring_entries = 256;              // SQ size; the CQ gets cq_factor times as many
+  std::uint32_t cq_factor = 4;                   // CQ >= 2 x SQ (DESIGN); 4 leaves room for multishot bursts
+  std::uint32_t fd_slots = 1024;                 // FdTable size (registered-file table on io_uring)
+  std::uint32_t op_slots = 1024;                 // in-flight operations at most
+  std::size_t buffer_size_bytes = 64 * 1024;     // each pool buffer
+  std::uint32_t buffer_count = 256;              // pool buffers in all
+  std::uint32_t recv_buffer_count = 128;         // of those, the shared receive buffers (provided-buffer ring)
+  std::uint32_t pipe_count = 16;                 // splice pipes in the pool
+  std::size_t pipe_size_bytes = 1 << 20;         // F_SETPIPE_SZ for each pipe (clamped by the kernel)
+  bool sqpoll = false;                           // IORING_SETUP_SQPOLL
+  FeatureSet disabled;                           // RINGXFER_DISABLE adds to this
+  bool read_environment = true;                  // honour RINGXFER_BACKEND / RINGXFER_DISABLE
+  // Test hook: pretend io_uring_setup fails with this errno (0 = off), as it
+  // does in a seccomp'd container or with kernel.io_uring_disabled=2.
+  int simulate_uring_setup_errno = 0;
+};
+
+}  // namespace ringxfer

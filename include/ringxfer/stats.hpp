@@ -1,0 +1,30 @@
+#pragma once
+// Counters an Engine keeps. Every syscall the engine makes on the I/O path is
+// counted, for both backends, so the perf harness can compare syscalls per byte.
+#include <cstdint>
+#include <iosfwd>
+
+namespace ringxfer {
+
+struct Stats {
+  std::uint64_t syscalls = 0;        // every syscall on the I/O path (io_uring_enter included)
+  std::uint64_t enter_calls = 0;     // io_uring_enter (0 on epoll)
+  std::uint64_t epoll_waits = 0;     // epoll_wait (0 on io_uring)
+  std::uint64_t sqes = 0;            // SQEs submitted (io_uring)
+  std::uint64_t cqes = 0;            // completions reaped (CQEs, or imitated ones on epoll)
+  std::uint64_t ops_started = 0;     // engine operations started by the user
+  std::uint64_t ops_completed = 0;   // engine operations completed (handler ran for the last time)
+  std::uint64_t bytes_in = 0;        // bytes received or read
+  std::uint64_t bytes_out = 0;       // bytes sent, written or spliced out
+  std::uint64_t zc_sends = 0;        // zero-copy sends (each SQE or MSG_ZEROCOPY sendmsg)
+  std::uint64_t zc_copied = 0;       // zero-copy notifications reporting the kernel copied
+  std::uint64_t short_sends = 0;     // sends/splices that moved less than asked and were continued
+  std::uint64_t fallbacks = 0;       // operations that took a core fallback path (feature missing/disabled)
+  std::uint64_t sq_full = 0;         // times the SQ was full and had to be flushed
+  std::uint64_t cq_overflows = 0;    // CQ overflow events seen (completions were parked by the kernel)
+  std::uint64_t recv_starved = 0;    // recv paused because no receive buffer was free
+};
+
+std::ostream& operator<<(std::ostream& os, const Stats& s);
+
+}  // namespace ringxfer
