@@ -101,6 +101,10 @@ struct Capabilities {
   bool splice = false;         // Opcode::splice
   bool linked_ops = false;     // Request::link honoured
   bool sendfile = false;       // Opcode::sendfile
+  // Core makes every fd it creates or adopts O_NONBLOCK (epoll needs it). io_uring
+  // wants blocking fds: it polls sockets itself, and a splice on an O_NONBLOCK
+  // pipe would hand -EAGAIN back instead of waiting.
+  bool nonblocking_fds = false;
 };
 
 class Backend {
@@ -138,5 +142,9 @@ std::unique_ptr<Backend> make_uring_backend(const EngineOptions& options, Featur
                                             Stats& stats, std::error_code& error);
 std::unique_ptr<Backend> make_epoll_backend(const EngineOptions& options, Features& features,
                                             Stats& stats, std::error_code& error);
+
+// Fills the io_uring part of `features` (usable or why not, setup flags,
+// opcodes, registered ring fd) with a short-lived ring. engine/uring.
+void probe_uring(const EngineOptions& options, Features& features);
 
 }  // namespace ringxfer::detail
