@@ -27,8 +27,8 @@ class BufferPool;
 enum class Opcode : std::uint8_t {
   accept,     // fd: listener. result: new fd. multishot: one completion per connection
   connect,    // fd, addr/len = sockaddr
-  recv,       // fd. use_buf_ring: backend picks a receive buffer (completion.buffer_id);
-              // otherwise addr/len is the buffer and buffer_id is echoed back
+  recv,       // fd. use_buf_ring: backend picks a receive buffer (completion.buffer_id,
+              // flag buffer); otherwise addr/len is the buffer (core remembers which)
   send,       // fd, addr/len, flags (MSG_*)
   send_zc,    // fd, addr/len, buf_index (fixed buffer or -1). Two completions: the result
               // (flag more) and later the notification (flag notif, maybe zc_copied)

@@ -40,6 +40,7 @@ struct Outcome {
 };
 
 inline constexpr std::size_t handler_capacity_bytes = 64;
+inline constexpr std::size_t until_eof = ~std::size_t(0);
 using Handler = InlineFunction<void(Outcome&), handler_capacity_bytes>;
 using Task = InlineFunction<void(), handler_capacity_bytes>;
 
@@ -128,7 +129,10 @@ class Engine {
   // Moves `length` bytes from src (at src_offset, or -1 for a stream) to dst
   // (at dst_offset, or -1) through a pipe from the engine's pipe pool:
   // handler(ec, bytes_moved). A source that ends early gives
-  // error::transfer_incomplete with the bytes moved so far.
+  // error::transfer_incomplete with the bytes moved so far; with
+  // length == until_eof the end of the source is the normal end.
+  // Strategy: splice through a pipe; on epoll a file -> socket move with an
+  // offset uses sendfile(2); without splice, a copy through a pool buffer.
   template <class F>
   OpId splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
               std::size_t length, F&& handler) {

@@ -11,6 +11,7 @@ enum class error : int {
   no_free_op_slot,     // every op slot is in use (EngineOptions::op_slots)
   no_free_fd_slot,     // every FdTable slot is in use (EngineOptions::fd_slots)
   no_free_buffer,      // the BufferPool has no free buffer
+  no_free_pipe,        // every splice pipe is in use (EngineOptions::pipe_count)
   post_queue_full,     // post() from another thread found the bounded queue full
   transfer_incomplete, // the source ended before the requested length was moved
   engine_destroyed,    // the engine was destroyed before the op completed (also operation_canceled)

@@ -1,0 +1,73 @@
+// Engine: the public face of EngineCore.
+#include "ringxfer/engine.hpp"
+
+#include "core/engine_core.hpp"
+
+namespace ringxfer {
+
+Engine::Engine(EngineOptions options) : core_(std::make_unique<detail::EngineCore>(std::move(options))) {}
+Engine::~Engine() = default;
+
+void Engine::run() { core_->run(); }
+std::size_t Engine::run_once(std::chrono::milliseconds timeout) { return core_->run_once(timeout); }
+std::size_t Engine::poll() { return core_->run_once(std::chrono::nanoseconds::zero()); }
+void Engine::stop() noexcept { core_->stop(); }
+bool Engine::stopped() const noexcept { return core_->stopped(); }
+std::error_code Engine::post(Task task) noexcept { return core_->post(std::move(task)); }
+void Engine::wake() noexcept { core_->wake(); }
+std::size_t Engine::in_flight() const noexcept { return core_->in_flight(); }
+
+std::error_code Engine::adopt(int fd, Socket& out) noexcept { return core_->adopt(fd, true, out); }
+std::error_code Engine::adopt(int fd, File& out) noexcept { return core_->adopt(fd, false, out); }
+std::error_code Engine::open(const char* path, int flags, File& out, unsigned mode) noexcept {
+  return core_->open(path, flags, mode, out);
+}
+std::error_code Engine::listen(const Address& address, Socket& out, int backlog) noexcept {
+  return core_->listen(address, backlog, out);
+}
+std::error_code Engine::local_address(FdRef handle, Address& out) const noexcept {
+  return core_->local_address(handle, out);
+}
+int Engine::native_handle(FdRef handle) const noexcept { return core_->native_handle(handle); }
+Buffer Engine::acquire_buffer() noexcept { return core_->acquire_buffer(); }
+
+OpId Engine::start_accept(Socket listener, Handler handler) noexcept {
+  return core_->start_accept(listener, std::move(handler));
+}
+OpId Engine::start_connect(const Address& address, Handler handler) noexcept {
+  return core_->start_connect(address, std::move(handler));
+}
+OpId Engine::start_recv(Socket socket, Handler handler) noexcept {
+  return core_->start_recv(socket, std::move(handler));
+}
+OpId Engine::start_send(Socket socket, std::span<const std::byte> data, Handler handler) noexcept {
+  return core_->start_send(socket, data, std::move(handler));
+}
+OpId Engine::start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept {
+  return core_->start_send_zc(socket, std::move(buffer), std::move(handler));
+}
+OpId Engine::start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
+                          std::size_t length, Handler handler) noexcept {
+  return core_->start_splice(src, src_offset, dst, dst_offset, length, std::move(handler));
+}
+OpId Engine::start_read(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept {
+  return core_->start_read(handle, offset, std::move(buffer), std::move(handler));
+}
+OpId Engine::start_write(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept {
+  return core_->start_write(handle, offset, std::move(buffer), std::move(handler));
+}
+OpId Engine::start_timeout(std::chrono::nanoseconds after, Handler handler) noexcept {
+  return core_->start_timeout(after, std::move(handler));
+}
+OpId Engine::start_shutdown(Socket socket, int how, Handler handler) noexcept {
+  return core_->start_shutdown(socket, how, std::move(handler));
+}
+OpId Engine::start_close(FdRef handle, Handler handler) noexcept {
+  return core_->start_close(handle, std::move(handler));
+}
+bool Engine::cancel(OpId id) noexcept { return core_->cancel(id); }
+
+const Stats& Engine::stats() const noexcept { return core_->stats(); }
+const Features& Engine::features() const noexcept { return core_->features(); }
+
+}  // namespace ringxfer

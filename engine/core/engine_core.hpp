@@ -1,0 +1,152 @@
+#pragma once
+// EngineCore: the backend-neutral engine. It owns the op slots, FdTable,
+// BufferPool and PipePool, runs the loop (reap a batch, then dispatch) and the
+// transfer state machines. Every fallback for a feature a backend lacks lives
+// here, once, and is counted in Stats::fallbacks.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "backend.hpp"
+#include "core/buffer_pool.hpp"
+#include "core/fd_table.hpp"
+#include "core/op.hpp"
+#include "core/pipe_pool.hpp"
+
+namespace ringxfer::detail {
+
+// An intrusive FIFO of Ops linked through Op::next (an op is in one list at most).
+class OpList {
+ public:
+  void push(Op* op) noexcept {
+    op->next = nullptr;
+    if (tail_ != nullptr) tail_->next = op; else head_ = op;
+    tail_ = op;
+  }
+  Op* pop() noexcept {
+    Op* op = head_;
+    if (op != nullptr) {
+      head_ = op->next;
+      if (head_ == nullptr) tail_ = nullptr;
+      op->next = nullptr;
+    }
+    return op;
+  }
+  bool remove(Op* op) noexcept;
+  bool empty() const noexcept { return head_ == nullptr; }
+  Op* head() const noexcept { return head_; }
+
+ private:
+  Op* head_ = nullptr;
+  Op* tail_ = nullptr;
+};
+
+class EngineCore {
+ public:
+  explicit EngineCore(EngineOptions options);
+  ~EngineCore();
+
+  // ---- loop
+  std::size_t run_once(std::chrono::nanoseconds timeout) noexcept;
+  void run() noexcept;
+  void stop() noexcept;
+  bool stopped() const noexcept { return stop_.load(std::memory_order_relaxed); }
+  std::error_code post(Task task) noexcept;
+  void wake() noexcept { backend_->wake(); }
+  std::size_t in_flight() const noexcept { return std::size_t(stats_.ops_started - stats_.ops_completed); }
+
+  // ---- handles
+  std::error_code adopt(int fd, bool is_socket, FdRef& out) noexcept;
+  std::error_code open(const char* path, int flags, unsigned mode, FdRef& out) noexcept;
+  std::error_code listen(const Address& address, int backlog, FdRef& out) noexcept;
+  std::error_code local_address(FdRef handle, Address& out) const noexcept;
+  int native_handle(FdRef handle) const noexcept;
+  Buffer acquire_buffer() noexcept { return pool_->acquire(); }
+
+  // ---- operations
+  OpId start_accept(Socket listener, Handler handler) noexcept;
+  OpId start_connect(const Address& address, Handler handler) noexcept;
+  OpId start_recv(Socket socket, Handler handler) noexcept;
+  OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler) noexcept;
+  OpId start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept;
+  OpId start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
+                    std::size_t length, Handler handler) noexcept;
+  OpId start_read(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
+  OpId start_write(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
+  OpId start_timeout(std::chrono::nanoseconds after, Handler handler) noexcept;
+  OpId start_shutdown(Socket socket, int how, Handler handler) noexcept;
+  OpId start_close(FdRef handle, Handler handler) noexcept;
+  bool cancel(OpId id) noexcept;
+
+  const Stats& stats() const noexcept { return stats_; }
+  const Features& features() const noexcept { return features_; }
+
+ private:
+  // ---- op lifecycle (engine_core.cpp)
+  Op* new_op(OpKind kind, Handler&& handler) noexcept;
+  static OpId id_of(const Op* op) noexcept { return {op->index, op->generation}; }
+  void submit(Op* op, Request& request, std::uint8_t tag) noexcept;
+  // Completes `op` with `error` from the loop, not from the starting call.
+  void fail_soon(Op* op, std::error_code error) noexcept;
+  // The handler's last call; the slot is freed once nothing is in flight.
+  void finish(Op* op, Outcome& outcome) noexcept;
+  void finish(Op* op, std::error_code error, std::size_t bytes = 0) noexcept;
+  void release_if_idle(Op* op) noexcept;
+  void cancel_requests(Op* op) noexcept;
+  // The slot behind a handle; nullptr if stale.
+  FdSlot* slot_of(FdRef ref) noexcept { return fds_.lookup(ref); }
+  Target target_of(FdRef ref) const noexcept { return fds_.target(ref.slot); }
+  void close_slot_now(std::uint32_t slot) noexcept;  // synchronous, for setup failures
+  std::error_code register_fd(int fd, bool is_socket, FdRef& out) noexcept;
+  void dispatch(const Completion& c) noexcept;
+  std::size_t run_deferred() noexcept;
+  std::size_t run_posted() noexcept;
+  void on_recv_buffer_released(std::uint32_t id) noexcept;
+  bool closed_under(Op* op) noexcept;  // the op's handle was closed while it ran
+
+  // ---- stream ops (op_stream.cpp)
+  void submit_accept(Op* op) noexcept;
+  void on_accept(Op* op, const Completion& c) noexcept;
+  void on_connect(Op* op, const Completion& c) noexcept;
+  void submit_recv(Op* op) noexcept;
+  void on_recv(Op* op, const Completion& c) noexcept;
+  void submit_out_chunk(Op* op) noexcept;  // send, send_zc, write: the rest of the bytes
+  void on_out(Op* op, const Completion& c) noexcept;
+  void on_zc_notification(Op* op, const Completion& c) noexcept;
+
+  // ---- splice (op_splice.cpp)
+  void splice_step(Op* op) noexcept;
+  void on_splice(Op* op, const Completion& c) noexcept;
+  void splice_done(Op* op) noexcept;
+
+  // ---- the rest (op_misc.cpp)
+  void on_read(Op* op, const Completion& c) noexcept;
+  void on_simple(Op* op, const Completion& c) noexcept;  // timeout, shutdown, close
+
+  EngineOptions options_;
+  Stats stats_;
+  Features features_;
+  std::unique_ptr<Backend> backend_;
+  Capabilities caps_;
+  FdTable fds_;
+  std::unique_ptr<BufferPool> pool_;
+  std::unique_ptr<PipePool> pipes_;
+  OpPool ops_;
+  std::vector<Completion> batch_;
+  OpList deferred_;            // ops completing without the backend (fail_soon)
+  OpList starved_;             // recv ops waiting for a receive buffer
+  std::vector<std::uint32_t> recv_free_;  // receive buffers, when core picks them (no buf_ring)
+  bool destroying_ = false;
+
+  // post(): a bounded ring guarded by a mutex; the loop drains it.
+  std::mutex post_mutex_;
+  std::vector<Task> post_ring_;
+  std::size_t post_head_ = 0;
+  std::size_t post_count_ = 0;
+  std::atomic<bool> post_pending_{false};
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace ringxfer::detail

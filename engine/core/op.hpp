@@ -1,0 +1,94 @@
+#pragma once
+// Op: one in-flight engine operation. Ops live in engine-owned slots, have a
+// stable address (user_data is the Op* with the sub-request tag in its low
+// bits), and are never copied or moved. Nothing is allocated per operation.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "backend.hpp"
+#include "ringxfer/address.hpp"
+#include "ringxfer/engine.hpp"
+
+namespace ringxfer::detail {
+
+enum class OpKind : std::uint8_t { accept, connect, recv, send, send_zc, splice, read, write, timeout, shutdown, close };
+
+// Sub-request tags: which part of an operation a completion belongs to.
+enum Tag : std::uint8_t {
+  tag_main = 0,        // the operation itself (and its continuations)
+  tag_splice_in = 1,   // splice: source -> pipe
+  tag_splice_out = 2,  // splice: pipe -> sink
+  tag_copy_in = 3,     // splice fallback: read into a pool buffer
+  tag_copy_out = 4,    // splice fallback: send/write from the pool buffer
+  tag_count = 5
+};
+
+inline constexpr std::size_t op_alignment = 64;  // low 6 bits of an Op* carry the tag
+static_assert(tag_count <= op_alignment);
+
+struct alignas(op_alignment) Op {
+  Op() = default;
+  Op(const Op&) = delete;
+  Op& operator=(const Op&) = delete;
+
+  // ---- identity and bookkeeping
+  OpKind kind{};
+  std::uint8_t inflight_tags = 0;   // bit per tag submitted and not finally completed
+  bool cancel_requested = false;
+  bool handler_done = false;        // the user's handler ran its final call
+  bool in_use = false;
+  std::uint32_t index = 0;          // slot index
+  std::uint32_t generation = 1;
+  std::error_code deferred_error;   // for completions delivered without the backend
+  Op* next = nullptr;               // free list / deferred list / starved list
+
+  // ---- what it works on
+  FdRef handle;                     // source / socket / file
+  FdRef handle_out;                 // splice sink
+  Handler handler;
+
+  // ---- per-kind state (small enough that a union is not worth its risks)
+  const std::byte* data = nullptr;  // send: user memory
+  std::size_t length = 0;           // bytes asked for
+  std::size_t done = 0;             // bytes moved so far
+  std::int64_t offset = -1;         // source offset (or -1)
+  std::int64_t offset_out = -1;     // sink offset (or -1)
+  std::int32_t buffer = -1;         // pool buffer the op holds (send_zc, read, write, copy fallback)
+  std::uint32_t pending_notifs = 0; // send_zc notifications still to come
+  std::int32_t pipe = -1;           // splice: pipe pool index
+  std::size_t in_pipe = 0;          // splice: bytes sitting in the pipe
+  std::size_t chunk = 0;            // splice fallback: bytes in the copy buffer not yet written
+  std::size_t chunk_done = 0;
+  bool source_eof = false;
+  std::error_code first_error;      // splice: an error seen while other parts were in flight
+  Timespec timespec;
+  Address address;                  // connect
+  int new_fd = -1;                  // connect: the socket being connected
+  std::uint32_t new_slot = invalid_slot;
+};
+
+// Fixed op slots with a free list.
+class OpPool {
+ public:
+  explicit OpPool(std::uint32_t count);
+  Op* acquire() noexcept;
+  void release(Op* op) noexcept;
+  // The op behind an id, or nullptr if it finished (generation moved on).
+  Op* lookup(OpId id) noexcept;
+  Op& at(std::uint32_t index) noexcept { return ops_[index]; }
+  std::uint32_t capacity() const noexcept { return count_; }
+  std::uint32_t in_use() const noexcept { return in_use_; }
+
+ private:
+  std::unique_ptr<Op[]> ops_;
+  std::uint32_t count_;
+  std::uint32_t in_use_ = 0;
+  Op* free_ = nullptr;
+};
+
+inline std::uint64_t encode_user_data(const Op* op, std::uint8_t tag) noexcept {
+  return reinterpret_cast<std::uintptr_t>(op) | tag;
+}
+
+}  // namespace ringxfer::detail

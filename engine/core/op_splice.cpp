@@ -1,0 +1,201 @@
+// splice: length bytes from a source to a sink, by the best path the backend
+// has:
+//   - file -> pipe -> socket (or socket -> pipe -> socket) as two linked
+//     requests when the backend links (io_uring); a short first half breaks the
+//     link, and the bytes already in the pipe are pushed out next round;
+//   - one request at a time where it does not (epoll);
+//   - sendfile(2) for file -> socket where the backend has it (epoll);
+//   - a copy through one pool buffer where splice is missing or disabled.
+// Every step continues exactly where the last one stopped (invariant 3).
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+
+#include "core/engine_core.hpp"
+
+namespace ringxfer::detail {
+
+namespace {
+
+const std::error_code canceled = std::make_error_code(std::errc::operation_canceled);
+constexpr std::size_t max_request_bytes = std::size_t(INT_MAX) & ~std::size_t(4095);
+
+std::int64_t at(std::int64_t base, std::size_t advance) noexcept {
+  return base >= 0 ? base + std::int64_t(advance) : -1;
+}
+
+}  // namespace
+
+OpId EngineCore::start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
+                              std::size_t length, Handler handler) noexcept {
+  Op* op = new_op(OpKind::splice, std::move(handler));
+  if (op == nullptr) return {};
+  op->handle = src;
+  op->handle_out = dst;
+  op->offset = src_offset;
+  op->offset_out = dst_offset;
+  op->length = length;
+  FdSlot* in = slot_of(src);
+  FdSlot* out = slot_of(dst);
+  if (in == nullptr || out == nullptr) {
+    fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
+    return id_of(op);
+  }
+  bool use_sendfile = caps_.sendfile && !in->is_socket && out->is_socket && src_offset >= 0;
+  if (!caps_.splice) {
+    ++stats_.fallbacks;
+    Buffer b = pool_->acquire();
+    if (!b) {
+      fail_soon(op, make_error_code(error::no_free_buffer));
+      return id_of(op);
+    }
+    op->buffer = std::int32_t(pool_->detach(b));
+  } else if (!use_sendfile) {
+    op->pipe = pipes_->acquire();
+    if (op->pipe < 0) {
+      fail_soon(op, make_error_code(error::no_free_pipe));
+      return id_of(op);
+    }
+  }
+  splice_step(op);
+  return id_of(op);
+}
+
+void EngineCore::splice_step(Op* op) noexcept {
+  std::size_t remaining = op->length == until_eof ? max_request_bytes : op->length - op->done;
+  bool want_more = remaining > 0 && !op->source_eof;
+  if (op->first_error || op->cancel_requested) {
+    splice_done(op);
+    return;
+  }
+  FdSlot* in = slot_of(op->handle);
+  FdSlot* out = slot_of(op->handle_out);
+  if (in == nullptr || out == nullptr) {
+    if (op->first_error == std::error_code()) op->first_error = canceled;  // closed under us
+    splice_done(op);
+    return;
+  }
+  Request r;
+  r.fd = target_of(op->handle);
+  r.fd_out = target_of(op->handle_out);
+
+  if (op->buffer >= 0) {  // copy fallback through one pool buffer
+    std::byte* base = pool_->data(std::uint32_t(op->buffer));
+    if (op->chunk_done < op->chunk) {
+      r.fd = r.fd_out;
+      r.opcode = out->is_socket ? Opcode::send : Opcode::write;
+      r.flags = out->is_socket ? MSG_NOSIGNAL : 0;
+      r.addr = base + op->chunk_done;
+      r.len = std::uint32_t(op->chunk - op->chunk_done);
+      r.offset = at(op->offset_out, op->done);
+      submit(op, r, tag_copy_out);
+    } else if (want_more) {
+      r.opcode = in->is_socket ? Opcode::recv : Opcode::read;
+      r.addr = base;
+      r.len = std::uint32_t(std::min(remaining, pool_->buffer_size()));
+      r.offset = at(op->offset, op->done);
+      submit(op, r, tag_copy_in);
+    } else {
+      splice_done(op);
+    }
+    return;
+  }
+
+  if (op->pipe < 0) {  // sendfile: file -> socket in one request
+    if (!want_more) {
+      splice_done(op);
+      return;
+    }
+    r.opcode = Opcode::sendfile;
+    r.offset = at(op->offset, op->done);
+    r.len = std::uint32_t(std::min(remaining, max_request_bytes));
+    submit(op, r, tag_main);
+    return;
+  }
+
+  const Pipe& pipe = pipes_->at(op->pipe);
+  Request drain;
+  drain.opcode = Opcode::splice;
+  drain.fd = Target{pipe.read_fd, -1};
+  drain.fd_out = r.fd_out;
+  drain.flags = SPLICE_F_MOVE;
+  drain.offset_out = at(op->offset_out, op->done);
+  if (op->in_pipe > 0) {
+    drain.len = std::uint32_t(op->in_pipe);
+    submit(op, drain, tag_splice_out);
+    return;
+  }
+  if (!want_more) {
+    splice_done(op);
+    return;
+  }
+  std::size_t chunk = std::min(remaining, pipes_->pipe_size());
+  r.opcode = Opcode::splice;
+  r.fd_out = Target{pipe.write_fd, -1};
+  r.flags = SPLICE_F_MOVE;
+  r.offset = at(op->offset, op->done);
+  r.len = std::uint32_t(chunk);
+  r.link = caps_.linked_ops;
+  submit(op, r, tag_splice_in);
+  if (caps_.linked_ops) {
+    drain.len = std::uint32_t(chunk);
+    submit(op, drain, tag_splice_out);
+  }
+}
+
+void EngineCore::on_splice(Op* op, const Completion& c) noexcept {
+  int res = c.result;
+  bool link_broken = res == -ECANCELED && !op->cancel_requested && c.tag == tag_splice_out;
+  if (res < 0 && res != -EINTR && res != -EAGAIN && !link_broken && !op->first_error) {
+    op->first_error = res == -ECANCELED ? canceled : from_result(res);
+  }
+  if (res >= 0) {
+    std::size_t n = std::size_t(res);
+    switch (c.tag) {
+      case tag_main:  // sendfile
+      case tag_splice_out:
+      case tag_copy_out:
+        if (n == 0 && c.tag != tag_main) {
+          op->first_error = std::make_error_code(std::errc::io_error);
+          break;
+        }
+        if (n == 0) op->source_eof = true;
+        op->done += n;
+        stats_.bytes_out += n;
+        if (c.tag == tag_splice_out) {
+          if (n < op->in_pipe) ++stats_.short_sends;
+          op->in_pipe -= std::min(n, op->in_pipe);
+        }
+        if (c.tag == tag_copy_out) {
+          op->chunk_done += n;
+          if (op->chunk_done == op->chunk) op->chunk = op->chunk_done = 0;
+        }
+        break;
+      case tag_splice_in:
+        if (n == 0) op->source_eof = true;
+        op->in_pipe += n;
+        break;
+      case tag_copy_in:
+        if (n == 0) op->source_eof = true;
+        op->chunk = n;
+        op->chunk_done = 0;
+        break;
+      default:
+        break;
+    }
+  }
+  if (op->inflight_tags == 0) splice_step(op);
+}
+
+void EngineCore::splice_done(Op* op) noexcept {
+  if (op->inflight_tags != 0) return;  // the other half still runs; its completion comes back here
+  std::error_code ec = op->first_error;
+  if (!ec && op->cancel_requested && op->done < op->length) ec = canceled;
+  if (!ec && op->length != until_eof && op->done < op->length) ec = make_error_code(error::transfer_incomplete);
+  finish(op, ec, op->done);
+}
+
+}  // namespace ringxfer::detail

@@ -1,0 +1,303 @@
+// Stream operations: accept, connect, recv, and the "all bytes out" machine
+// shared by send, send_zc and write (short results continue where they stopped).
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+
+#include "core/engine_core.hpp"
+
+namespace ringxfer::detail {
+
+namespace {
+
+const std::error_code canceled = std::make_error_code(std::errc::operation_canceled);
+
+bool retryable(int result) noexcept {
+  return result == -EINTR || result == -EAGAIN || result == -ECONNABORTED;
+}
+
+// One request moves at most this much; larger lengths continue as short sends.
+constexpr std::size_t max_request_bytes = std::size_t(INT_MAX) & ~std::size_t(4095);
+
+}  // namespace
+
+// ------------------------------------------------------------------ accept --
+
+OpId EngineCore::start_accept(Socket listener, Handler handler) noexcept {
+  Op* op = new_op(OpKind::accept, std::move(handler));
+  if (op == nullptr) return {};
+  op->handle = listener;
+  if (slot_of(listener) == nullptr) {
+    fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
+    return id_of(op);
+  }
+  if (!caps_.multishot_accept) ++stats_.fallbacks;
+  submit_accept(op);
+  return id_of(op);
+}
+
+void EngineCore::submit_accept(Op* op) noexcept {
+  if (closed_under(op)) {
+    finish(op, canceled);
+    return;
+  }
+  Request r;
+  r.opcode = Opcode::accept;
+  r.fd = target_of(op->handle);
+  r.multishot = caps_.multishot_accept;
+  r.flags = SOCK_CLOEXEC | (caps_.nonblocking_fds ? SOCK_NONBLOCK : 0);
+  submit(op, r, tag_main);
+}
+
+void EngineCore::on_accept(Op* op, const Completion& c) noexcept {
+  bool more = c.flags & completion_more;
+  if (c.result >= 0) {
+    Outcome outcome;
+    FdRef ref;
+    outcome.error = register_fd(c.result, true, ref);
+    if (outcome.error) ::close(c.result);  // no slot: refuse the connection, keep accepting
+    outcome.socket = Socket{ref};
+    op->handler(outcome);
+    if (more || op->inflight_tags != 0) return;
+    if (op->cancel_requested) finish(op, canceled);
+    else submit_accept(op);  // single-shot (fallback), or the kernel ended the multishot
+    return;
+  }
+  if (more) return;  // an error the multishot survives
+  if (c.result == -ECANCELED || op->cancel_requested) finish(op, canceled);
+  else if (retryable(c.result)) submit_accept(op);
+  else finish(op, from_result(c.result));
+}
+
+// ----------------------------------------------------------------- connect --
+
+OpId EngineCore::start_connect(const Address& address, Handler handler) noexcept {
+  Op* op = new_op(OpKind::connect, std::move(handler));
+  if (op == nullptr) return {};
+  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | (caps_.nonblocking_fds ? SOCK_NONBLOCK : 0), 0);
+  if (fd < 0) {
+    fail_soon(op, std::error_code(errno, std::system_category()));
+    return id_of(op);
+  }
+  FdRef ref;
+  if (auto ec = register_fd(fd, true, ref)) {
+    ::close(fd);
+    fail_soon(op, ec);
+    return id_of(op);
+  }
+  op->handle = ref;
+  op->address = address;  // the kernel reads it after submit: it lives in the op
+  Request r;
+  r.opcode = Opcode::connect;
+  r.fd = target_of(ref);
+  r.addr = op->address.data();
+  r.len = op->address.size();
+  submit(op, r, tag_main);
+  return id_of(op);
+}
+
+void EngineCore::on_connect(Op* op, const Completion& c) noexcept {
+  Outcome outcome;
+  if (c.result == 0 && !op->cancel_requested) {
+    outcome.socket = Socket{op->handle};
+  } else {
+    outcome.error = c.result == 0 ? canceled : from_result(c.result);
+    if (c.result == -ECANCELED) outcome.error = canceled;
+    if (!closed_under(op)) close_slot_now(op->handle.slot);
+  }
+  finish(op, outcome);
+}
+
+// -------------------------------------------------------------------- recv --
+
+OpId EngineCore::start_recv(Socket socket, Handler handler) noexcept {
+  Op* op = new_op(OpKind::recv, std::move(handler));
+  if (op == nullptr) return {};
+  op->handle = socket;
+  if (slot_of(socket) == nullptr) {
+    fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
+    return id_of(op);
+  }
+  if (!caps_.multishot_recv || !caps_.buf_ring) ++stats_.fallbacks;
+  submit_recv(op);
+  return id_of(op);
+}
+
+void EngineCore::submit_recv(Op* op) noexcept {
+  if (op->cancel_requested || closed_under(op)) {
+    finish(op, canceled);
+    return;
+  }
+  Request r;
+  r.opcode = Opcode::recv;
+  r.fd = target_of(op->handle);
+  r.len = std::uint32_t(pool_->buffer_size());
+  if (caps_.buf_ring) {
+    r.use_buf_ring = true;
+    r.multishot = caps_.multishot_recv;
+  } else {
+    // Core picks the buffer. None free: wait for one (bounded memory: a slow
+    // consumer pauses its receivers instead of growing a queue).
+    if (recv_free_.empty()) {
+      ++stats_.recv_starved;
+      starved_.push(op);
+      return;
+    }
+    std::uint32_t id = recv_free_.back();
+    recv_free_.pop_back();
+    r.addr = pool_->data(id);
+    op->buffer = std::int32_t(id);  // the op holds it until the completion
+  }
+  submit(op, r, tag_main);
+}
+
+void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
+  bool more = c.flags & completion_more;
+  // Which receive buffer holds the data: the backend's pick (buf_ring), or
+  // the one core picked and parked in the op.
+  std::int32_t id = -1;
+  if (caps_.buf_ring) {
+    if (c.flags & completion_buffer) id = std::int32_t(c.buffer_id);
+  } else {
+    id = op->buffer;
+    op->buffer = -1;
+  }
+  bool has_buffer = id >= 0;
+  if (c.result > 0 && has_buffer) {
+    stats_.bytes_in += std::uint64_t(c.result);
+    Outcome outcome;
+    outcome.bytes = std::size_t(c.result);
+    outcome.buffer = pool_->lease(std::uint32_t(id), std::size_t(c.result));
+    op->handler(outcome);
+    if (!more && op->inflight_tags == 0) submit_recv(op);
+    return;
+  }
+  // No payload: an unused buffer goes straight back.
+  if (has_buffer) on_recv_buffer_released(std::uint32_t(id));
+  if (more) return;
+  if (c.result == -ENOBUFS && !op->cancel_requested) {
+    // The provided-buffer ring ran dry: resume when a buffer comes back.
+    ++stats_.recv_starved;
+    starved_.push(op);
+    return;
+  }
+  if (c.result == 0) finish(op, make_error_code(error::eof));
+  else if (c.result == -ECANCELED || op->cancel_requested) finish(op, canceled);
+  else if (retryable(c.result)) submit_recv(op);
+  else finish(op, from_result(c.result));
+}
+
+// ------------------------------------------------------ send, send_zc, write --
+
+OpId EngineCore::start_send(Socket socket, std::span<const std::byte> data, Handler handler) noexcept {
+  Op* op = new_op(OpKind::send, std::move(handler));
+  if (op == nullptr) return {};
+  op->handle = socket;
+  op->data = data.data();
+  op->length = data.size();
+  submit_out_chunk(op);
+  return id_of(op);
+}
+
+OpId EngineCore::start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept {
+  Op* op = new_op(OpKind::send_zc, std::move(handler));
+  if (op == nullptr) return {};  // the lease goes back to the pool with `buffer`
+  op->handle = socket;
+  op->length = buffer.size();
+  // From here until the last notification the buffer is the engine's.
+  op->buffer = std::int32_t(pool_->detach(buffer));
+  op->data = pool_->data(std::uint32_t(op->buffer));
+  if (!caps_.send_zc) ++stats_.fallbacks;
+  submit_out_chunk(op);
+  return id_of(op);
+}
+
+OpId EngineCore::start_write(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept {
+  Op* op = new_op(OpKind::write, std::move(handler));
+  if (op == nullptr) return {};
+  op->handle = handle;
+  op->offset_out = offset;
+  op->length = buffer.size();
+  op->buffer = std::int32_t(pool_->detach(buffer));
+  op->data = pool_->data(std::uint32_t(op->buffer));
+  if (!caps_.fixed_buffers) ++stats_.fallbacks;
+  submit_out_chunk(op);
+  return id_of(op);
+}
+
+void EngineCore::submit_out_chunk(Op* op) noexcept {
+  if (op->cancel_requested || (op->done > 0 && closed_under(op))) {
+    finish(op, canceled, op->done);
+    return;
+  }
+  FdSlot* slot = slot_of(op->handle);
+  if (slot == nullptr) {
+    // Not from inside the starting call: fail_soon keeps handlers out of it.
+    fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
+    return;
+  }
+  Request r;
+  r.fd = target_of(op->handle);
+  r.addr = const_cast<std::byte*>(op->data + op->done);
+  r.len = std::uint32_t(std::min(op->length - op->done, max_request_bytes));
+  bool fixed = caps_.fixed_buffers && op->buffer >= 0;
+  switch (op->kind) {
+    case OpKind::send_zc:
+      if (caps_.send_zc) {
+        r.opcode = Opcode::send_zc;
+        r.buf_index = fixed ? op->buffer : -1;
+        ++stats_.zc_sends;
+      } else {
+        r.opcode = Opcode::send;
+      }
+      r.flags = MSG_NOSIGNAL;
+      break;
+    case OpKind::write:
+      r.opcode = slot->is_socket ? Opcode::send : Opcode::write;
+      r.flags = slot->is_socket ? MSG_NOSIGNAL : 0;
+      r.offset = op->offset_out >= 0 ? op->offset_out + std::int64_t(op->done) : -1;
+      r.buf_index = fixed && !slot->is_socket ? op->buffer : -1;
+      break;
+    default:
+      r.opcode = Opcode::send;
+      r.flags = MSG_NOSIGNAL;
+      break;
+  }
+  submit(op, r, tag_main);
+}
+
+void EngineCore::on_out(Op* op, const Completion& c) noexcept {
+  if (op->kind == OpKind::send_zc && (c.flags & completion_more)) ++op->pending_notifs;
+  if (c.result > 0) {
+    op->done += std::size_t(c.result);
+    stats_.bytes_out += std::uint64_t(c.result);
+    if (op->done < op->length) {
+      ++stats_.short_sends;
+      submit_out_chunk(op);
+      return;
+    }
+    finish(op, {}, op->done);
+    return;
+  }
+  if (c.result == 0 && op->length > 0) {
+    finish(op, std::make_error_code(std::errc::io_error), op->done);
+  } else if (c.result == -ECANCELED || (op->cancel_requested && c.result < 0)) {
+    finish(op, canceled, op->done);
+  } else if (c.result == -EINTR || c.result == -EAGAIN) {
+    submit_out_chunk(op);
+  } else {
+    finish(op, from_result(c.result), op->done);
+  }
+}
+
+void EngineCore::on_zc_notification(Op* op, const Completion& c) noexcept {
+  if (c.flags & completion_zc_copied) ++stats_.zc_copied;
+  --op->pending_notifs;
+  release_if_idle(op);
+}
+
+}  // namespace ringxfer::detail

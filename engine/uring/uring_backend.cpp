@@ -1,0 +1,431 @@
+// The io_uring backend: Requests become SQEs, CQEs become Completions.
+//   - one submit-and-wait per loop turn; a batch of CQEs is copied out and the
+//     CQ advanced before core runs any handler (reap first, dispatch second);
+//   - a full SQ is handled in get_sqe() and nowhere else; CQ overflow in
+//     note_overflow() and nowhere else;
+//   - registered sockets go in with IOSQE_FIXED_FILE; the BufferPool is
+//     registered as fixed buffers (one iovec per buffer, index == pool index)
+//     and its receive part is a provided-buffer ring (group 0).
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "core/buffer_pool.hpp"
+#include "core/op.hpp"
+#include "uring/uring_setup.hpp"
+
+namespace ringxfer::detail {
+
+namespace {
+
+constexpr std::uint64_t ignore_token = 0;  // cancel requests: no completion wanted
+constexpr std::uint64_t wake_token = 1;    // the eventfd read that post()/wake() complete
+constexpr unsigned buffer_group = 0;
+constexpr std::uint64_t tag_mask = op_alignment - 1;
+
+class UringBackend final : public Backend {
+ public:
+  UringBackend(const EngineOptions& options, Features& features, Stats& stats)
+      : options_(options), features_(features), stats_(stats) {}
+
+  std::error_code init() noexcept;
+  ~UringBackend() override;
+
+  const Capabilities& capabilities() const noexcept override { return caps_; }
+  std::error_code attach_fd(std::uint32_t slot, int fd, bool is_socket) noexcept override;
+  void detach_fd(std::uint32_t slot, int fd) noexcept override;
+  std::error_code attach_buffers(BufferPool& pool) noexcept override;
+  void recycle_recv_buffer(std::uint32_t id) noexcept override;
+  void submit(const Request& request) noexcept override;
+  std::size_t wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept override;
+  void wake() noexcept override {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  }
+
+ private:
+  io_uring_sqe* get_sqe() noexcept;
+  int flush() noexcept;  // submit what is queued, without waiting
+  void note_overflow() noexcept;
+  void park_completions() noexcept;
+  void arm_wake() noexcept;
+  static void use_fd(io_uring_sqe* sqe, Target t) noexcept {
+    if (t.fixed_slot >= 0) {
+      sqe->fd = t.fixed_slot;
+      sqe->flags |= IOSQE_FIXED_FILE;
+    }
+  }
+  bool translate(const io_uring_cqe& cqe, Completion& out) noexcept;
+
+  EngineOptions options_;
+  Features& features_;
+  Stats& stats_;
+  Capabilities caps_;
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  bool defer_taskrun_ = false;
+  unsigned zc_flags_ = 0;
+  int wake_fd_ = -1;
+  std::uint64_t wake_value_ = 0;
+  BufferPool* pool_ = nullptr;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  std::size_t buf_ring_bytes_ = 0;
+  unsigned buf_ring_mask_ = 0;
+  // Completions taken off the CQ while core was not reaping (a submit that
+  // the kernel refused because the CQ was overflowing). Bounded by the CQ size.
+  std::vector<Completion> parked_;
+};
+
+std::error_code UringBackend::init() noexcept {
+  int ret = setup_ring(ring_, options_, features_.setup_mode);
+  if (ret < 0) {
+    features_.io_uring_usable = false;
+    features_.io_uring_error = describe_setup_error(-ret);
+    return {-ret, std::system_category()};
+  }
+  ring_ready_ = true;
+  features_.io_uring_usable = true;
+  defer_taskrun_ = features_.setup_mode.find("defer_taskrun") != std::string::npos;
+  features_.sqpoll = features_.setup_mode.find("sqpoll") != std::string::npos;
+  // The registered ring fd spares io_uring_enter an fget/fput per call.
+  features_.registered_ring_fd = io_uring_register_ring_fd(&ring_) == 1;
+  parked_.reserve(ring_.cq.ring_entries);
+
+  const FeatureSet& off = options_.disabled;
+  KernelVersion k = kernel_version();
+  io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+  auto has_op = [&](int op) { return probe != nullptr && io_uring_opcode_supported(probe, op); };
+  caps_.send_zc = has_op(IORING_OP_SEND_ZC) && !off.has(Feature::send_zc);
+  caps_.splice = has_op(IORING_OP_SPLICE) && !off.has(Feature::splice);
+  // Multishot accept came in 5.19 and multishot recv in 6.0; the opcode probe
+  // cannot see flags, so the kernel version decides.
+  caps_.multishot_accept = k.at_least(5, 19) && !off.has(Feature::multishot_accept);
+  caps_.multishot_recv = k.at_least(6, 0) && !off.has(Feature::multishot_recv);
+  caps_.linked_ops = true;
+  caps_.sendfile = false;
+  caps_.nonblocking_fds = false;
+  if (probe != nullptr) io_uring_free_probe(probe);
+  // REPORT_USAGE (6.2) tells us when the kernel copied a zero-copy send.
+  if (k.at_least(6, 2)) zc_flags_ = IORING_SEND_ZC_REPORT_USAGE;
+
+  if (!off.has(Feature::fixed_files)) {
+    int r = io_uring_register_files_sparse(&ring_, options_.fd_slots);
+    ++stats_.syscalls;
+    caps_.fixed_files = r == 0;
+  }
+
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (wake_fd_ < 0) return {errno, std::system_category()};
+  arm_wake();
+  return {};
+}
+
+UringBackend::~UringBackend() {
+  if (ring_ready_) io_uring_queue_exit(&ring_);
+  if (buf_ring_ != nullptr) ::munmap(buf_ring_, buf_ring_bytes_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+// ------------------------------------------------------------- resources --
+
+std::error_code UringBackend::attach_fd(std::uint32_t slot, int fd, bool) noexcept {
+  if (!caps_.fixed_files) return std::make_error_code(std::errc::not_supported);
+  ++stats_.syscalls;
+  int r = io_uring_register_files_update(&ring_, slot, &fd, 1);
+  return r < 0 ? std::error_code(-r, std::system_category()) : std::error_code();
+}
+
+void UringBackend::detach_fd(std::uint32_t slot, int) noexcept {
+  if (!caps_.fixed_files) return;
+  // A cancel_fd for this slot may be queued: it must reach the kernel while
+  // the slot still names the file.
+  flush();
+  int none = -1;
+  ++stats_.syscalls;
+  io_uring_register_files_update(&ring_, slot, &none, 1);
+}
+
+std::error_code UringBackend::attach_buffers(BufferPool& pool) noexcept {
+  pool_ = &pool;
+  const FeatureSet& off = options_.disabled;
+  if (!off.has(Feature::fixed_buffers)) {
+    std::vector<iovec> iovecs(pool.count());
+    for (std::uint32_t i = 0; i < pool.count(); ++i) iovecs[i] = {pool.data(i), pool.buffer_size()};
+    ++stats_.syscalls;
+    int r = io_uring_register_buffers(&ring_, iovecs.data(), unsigned(iovecs.size()));
+    caps_.fixed_buffers = r == 0;
+    if (r < 0) {
+      features_.buffers_note = std::string("io_uring_register_buffers: ") + std::strerror(-r) +
+                               (r == -ENOMEM ? " (RLIMIT_MEMLOCK too low, no CAP_IPC_LOCK): plain buffers" : "");
+    }
+  } else {
+    features_.buffers_note = "fixed_buffers disabled";
+  }
+
+  caps_.buf_ring = false;
+  if (!off.has(Feature::buf_ring) && pool.recv_count() > 0 && pool.recv_count() <= 32768) {
+    unsigned entries = 1;
+    while (entries < pool.recv_count()) entries <<= 1;
+    buf_ring_bytes_ = entries * sizeof(io_uring_buf);
+    void* mem = ::mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem != MAP_FAILED) {
+      buf_ring_ = static_cast<io_uring_buf_ring*>(mem);
+      io_uring_buf_reg reg{};
+      reg.ring_addr = reinterpret_cast<std::uint64_t>(mem);
+      reg.ring_entries = entries;
+      reg.bgid = buffer_group;
+      ++stats_.syscalls;
+      if (io_uring_register_buf_ring(&ring_, &reg, 0) == 0) {
+        caps_.buf_ring = true;
+        buf_ring_mask_ = io_uring_buf_ring_mask(entries);
+        io_uring_buf_ring_init(buf_ring_);
+        for (std::uint32_t id = 0; id < pool.recv_count(); ++id) {
+          io_uring_buf_ring_add(buf_ring_, pool.data(id), unsigned(pool.buffer_size()), std::uint16_t(id),
+                                buf_ring_mask_, int(id));
+        }
+        io_uring_buf_ring_advance(buf_ring_, int(pool.recv_count()));
+      } else {
+        ::munmap(mem, buf_ring_bytes_);
+        buf_ring_ = nullptr;
+      }
+    }
+  }
+  // Multishot recv needs the kernel to pick buffers.
+  if (!caps_.buf_ring) caps_.multishot_recv = false;
+  return {};
+}
+
+void UringBackend::recycle_recv_buffer(std::uint32_t id) noexcept {
+  // No syscall: the ring is shared memory; the tail store publishes it.
+  io_uring_buf_ring_add(buf_ring_, pool_->data(id), unsigned(pool_->buffer_size()), std::uint16_t(id),
+                        buf_ring_mask_, 0);
+  io_uring_buf_ring_advance(buf_ring_, 1);
+}
+
+// ------------------------------------------------------------ submission --
+
+io_uring_sqe* UringBackend::get_sqe() noexcept {
+  // The one place that decides what a full SQ means: submit what is there
+  // and take the freed entry. If the kernel refuses (CQ overflowing), park
+  // completions until it takes the batch.
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (sqe == nullptr) {
+    ++stats_.sq_full;
+    int r = flush();
+    if (r == -EBUSY || r == -EAGAIN) park_completions();
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+int UringBackend::flush() noexcept {
+  if (io_uring_sq_ready(&ring_) == 0) return 0;
+  ++stats_.syscalls;
+  ++stats_.enter_calls;
+  return io_uring_submit(&ring_);
+}
+
+void UringBackend::park_completions() noexcept {
+  io_uring_cqe* cqe = nullptr;
+  ++stats_.syscalls;
+  ++stats_.enter_calls;
+  io_uring_get_events(&ring_);
+  note_overflow();
+  while (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe != nullptr) {
+    Completion c;
+    if (translate(*cqe, c)) parked_.push_back(c);  // rare path; may grow past the reserve
+    io_uring_cqe_seen(&ring_, cqe);
+  }
+}
+
+void UringBackend::arm_wake() noexcept {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof wake_value_, 0);
+  io_uring_sqe_set_data64(sqe, wake_token);
+  ++stats_.sqes;
+}
+
+void UringBackend::submit(const Request& r) noexcept {
+  io_uring_sqe* sqe = get_sqe();
+  int fd = r.fd.fd;
+  switch (r.opcode) {
+    case Opcode::accept:
+      if (r.multishot) io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, r.flags);
+      else io_uring_prep_accept(sqe, fd, nullptr, nullptr, r.flags);
+      use_fd(sqe, r.fd);
+      break;
+    case Opcode::connect:
+      io_uring_prep_connect(sqe, fd, static_cast<const sockaddr*>(r.addr), r.len);
+      use_fd(sqe, r.fd);
+      break;
+    case Opcode::recv:
+      if (r.use_buf_ring) {
+        if (r.multishot) io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, r.flags);
+        else io_uring_prep_recv(sqe, fd, nullptr, r.len, r.flags);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = buffer_group;
+      } else {
+        io_uring_prep_recv(sqe, fd, r.addr, r.len, r.flags);
+      }
+      use_fd(sqe, r.fd);
+      break;
+    case Opcode::send:
+      io_uring_prep_send(sqe, fd, r.addr, r.len, r.flags);
+      use_fd(sqe, r.fd);
+      break;
+    case Opcode::send_zc:
+      if (r.buf_index >= 0) {
+        io_uring_prep_send_zc_fixed(sqe, fd, r.addr, r.len, r.flags, zc_flags_, unsigned(r.buf_index));
+      } else {
+        io_uring_prep_send_zc(sqe, fd, r.addr, r.len, r.flags, zc_flags_);
+      }
+      use_fd(sqe, r.fd);
+      break;
+    case Opcode::splice: {
+      unsigned flags = unsigned(r.flags);
+      int fd_in = r.fd.fd;
+      if (r.fd.fixed_slot >= 0) {
+        fd_in = r.fd.fixed_slot;
+        flags |= SPLICE_F_FD_IN_FIXED;
+      }
+      io_uring_prep_splice(sqe, fd_in, r.offset, r.fd_out.fd, r.offset_out, r.len, flags);
+      use_fd(sqe, r.fd_out);
+      break;
+    }
+    case Opcode::read:
+      if (r.buf_index >= 0) io_uring_prep_read_fixed(sqe, fd, r.addr, r.len, std::uint64_t(r.offset), r.buf_index);
+      else io_uring_prep_read(sqe, fd, r.addr, r.len, std::uint64_t(r.offset));
+      use_fd(sqe, r.fd);
+      break;
+    case Opcode::write:
+      if (r.buf_index >= 0) io_uring_prep_write_fixed(sqe, fd, r.addr, r.len, std::uint64_t(r.offset), r.buf_index);
+      else io_uring_prep_write(sqe, fd, r.addr, r.len, std::uint64_t(r.offset));
+      use_fd(sqe, r.fd);
+      break;
+    case Opcode::timeout:
+      io_uring_prep_timeout(sqe, reinterpret_cast<__kernel_timespec*>(const_cast<Timespec*>(r.timespec)), 0, 0);
+      break;
+    case Opcode::cancel:
+      io_uring_prep_cancel64(sqe, encode_user_data(r.target_op, r.target_tag), 0);
+      break;
+    case Opcode::cancel_fd:
+      if (r.fd.fixed_slot >= 0) {
+        io_uring_prep_cancel_fd(sqe, r.fd.fixed_slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+      } else {
+        io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+      }
+      break;
+    case Opcode::shutdown:
+      io_uring_prep_shutdown(sqe, fd, r.flags);
+      use_fd(sqe, r.fd);
+      break;
+    case Opcode::close:
+      io_uring_prep_close(sqe, fd);
+      break;
+    case Opcode::sendfile:  // caps.sendfile is false: core never asks
+      io_uring_prep_nop(sqe);
+      break;
+  }
+  if (r.link) sqe->flags |= IOSQE_IO_LINK;
+  io_uring_sqe_set_data64(sqe, r.op != nullptr ? encode_user_data(r.op, r.tag) : ignore_token);
+  ++stats_.sqes;
+}
+
+// -------------------------------------------------------------- reaping --
+
+void UringBackend::note_overflow() noexcept {
+  // The one place for CQ overflow. With IORING_FEAT_NODROP the kernel keeps
+  // the overflowed CQEs and flushes them back as we make room; we count it so
+  // the operator can size the CQ.
+  if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
+    ++stats_.cq_overflows;
+  }
+}
+
+bool UringBackend::translate(const io_uring_cqe& cqe, Completion& c) noexcept {
+  std::uint64_t ud = cqe.user_data;
+  if (ud == ignore_token) return false;
+  if (ud == wake_token) {
+    arm_wake();
+    return false;
+  }
+  c.op = reinterpret_cast<Op*>(ud & ~tag_mask);
+  c.tag = std::uint8_t(ud & tag_mask);
+  c.result = cqe.res;
+  c.flags = 0;
+  c.buffer_id = 0;
+  if (cqe.flags & IORING_CQE_F_MORE) c.flags |= completion_more;
+  if (cqe.flags & IORING_CQE_F_NOTIF) {
+    c.flags |= completion_notif;
+    if (std::uint32_t(cqe.res) & IORING_NOTIF_USAGE_ZC_COPIED) c.flags |= completion_zc_copied;
+    c.result = 0;
+  }
+  if (cqe.flags & IORING_CQE_F_BUFFER) {
+    c.flags |= completion_buffer;
+    c.buffer_id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+  }
+  return true;
+}
+
+std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept {
+  std::size_t n = 0;
+  while (!parked_.empty() && n < out.size()) {
+    out[n++] = parked_.front();
+    parked_.erase(parked_.begin());
+  }
+  bool have = n > 0 || io_uring_cq_ready(&ring_) > 0;
+  if (have || timeout.count() == 0) {
+    // Nothing to wait for. With DEFER_TASKRUN completions are only posted
+    // when we enter the kernel, so a poll must enter even with an empty SQ.
+    if (io_uring_sq_ready(&ring_) > 0 || (defer_taskrun_ && !have)) {
+      ++stats_.syscalls;
+      ++stats_.enter_calls;
+      io_uring_submit_and_get_events(&ring_);
+    }
+  } else if (timeout.count() < 0) {
+    ++stats_.syscalls;
+    ++stats_.enter_calls;
+    io_uring_submit_and_wait(&ring_, 1);
+  } else {
+    __kernel_timespec ts;
+    ts.tv_sec = timeout.count() / 1'000'000'000;
+    ts.tv_nsec = timeout.count() % 1'000'000'000;
+    io_uring_cqe* cqe = nullptr;
+    ++stats_.syscalls;
+    ++stats_.enter_calls;
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  }
+  note_overflow();
+
+  io_uring_cqe* cqes[256];
+  while (n < out.size()) {
+    unsigned want = unsigned(std::min<std::size_t>(out.size() - n, std::size(cqes)));
+    unsigned got = io_uring_peek_batch_cqe(&ring_, cqes, want);
+    if (got == 0) break;
+    for (unsigned i = 0; i < got; ++i) {
+      if (translate(*cqes[i], out[n])) ++n;
+    }
+    io_uring_cq_advance(&ring_, got);
+    stats_.cqes += got;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_uring_backend(const EngineOptions& options, Features& features, Stats& stats,
+                                            std::error_code& error) {
+  features.liburing_version = RINGXFER_LIBURING_VERSION;
+  auto backend = std::make_unique<UringBackend>(options, features, stats);
+  error = backend->init();
+  if (error) return nullptr;
+  return backend;
+}
+
+}  // namespace ringxfer::detail
