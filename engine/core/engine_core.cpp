@@ -112,7 +112,8 @@ std::size_t EngineCore::run_once(std::chrono::nanoseconds timeout) noexcept {
   // it before any handler runs, so handlers may start and cancel freely.
   std::size_t n = backend_->wait(batch_, timeout);
   for (std::size_t i = 0; i < n; ++i) dispatch(batch_[i]);
-  return ran + n + run_deferred();
+  // A wake from post() ends the wait: run what was posted in this same turn.
+  return ran + n + run_deferred() + run_posted();
 }
 
 void EngineCore::run() noexcept {
