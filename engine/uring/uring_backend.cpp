@@ -350,7 +350,8 @@ void UringBackend::note_overflow() noexcept {
 
 bool UringBackend::translate(const io_uring_cqe& cqe, Completion& c) noexcept {
   std::uint64_t ud = cqe.user_data;
-  if (ud == ignore_token) return false;
+  // liburing's own timeout SQE (kernels without EXT_ARG) is not ours either.
+  if (ud == ignore_token || ud == LIBURING_UDATA_TIMEOUT) return false;
   if (ud == wake_token) {
     arm_wake();
     return false;

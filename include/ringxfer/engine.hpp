@@ -1,7 +1,8 @@
 #pragma once
 // Engine: one per thread. It owns a backend (io_uring or epoll), an FdTable, a
 // BufferPool, a pipe pool and preallocated op slots. Only post() and wake() may
-// be called from other threads.
+// be called from other threads, and the Engine is run by the thread that
+// created it (the io_uring ring is set up SINGLE_ISSUER).
 //
 // Every operation that starts completes exactly once (DESIGN invariant 1): its
 // handler runs with a result, an error, or std::errc::operation_canceled — also
