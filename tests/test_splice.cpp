@@ -1,0 +1,316 @@
+// splice through the engine's pipe pool: file -> socket (with offsets, 64 MiB),
+// socket -> socket (proxy, 64 MiB), file -> file, pipe -> socket, sources that
+// end early (transfer_incomplete).
+#include "support.hpp"
+
+using namespace rxtest;
+using ringxfer::Buffer;
+using ringxfer::Engine;
+using ringxfer::File;
+using ringxfer::OpId;
+using ringxfer::Socket;
+
+namespace {
+
+struct SpliceResult {
+  int calls = 0;
+  std::error_code ec;
+  std::size_t bytes = 0;
+  void on(std::error_code e, std::size_t n) {
+    ++calls;
+    ec = e;
+    bytes = n;
+  }
+};
+
+OpId start_splice(Engine& e, ringxfer::FdRef src, std::int64_t src_off, ringxfer::FdRef dst, std::int64_t dst_off,
+                  std::size_t len, SpliceResult& r) {
+  SpliceResult* p = &r;
+  return e.splice(src, src_off, dst, dst_off, len, [p](std::error_code ec, std::size_t n) { p->on(ec, n); });
+}
+
+void shutdown_write(Engine& e, Socket s) {
+  e.shutdown(s, SHUT_WR, [](std::error_code) {});
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(splicing)
+
+BOOST_FIXTURE_TEST_CASE(file_to_socket_with_offsets, EngineFixture) {
+  const Pattern pat(41);
+  TempFile tf;
+  tf.fill(pat, 1 * MiB);
+  File f = open_file(engine(), tf.path(), O_RDONLY);
+  SocketPair p = engine_pair(engine());
+  CollectSink& sink = state<CollectSink>();
+  BOOST_REQUIRE(start_collect(engine(), p.b, sink));
+  // Two splices from the same file at explicit offsets, one after the other:
+  // explicit offsets do not depend on (or move) a file position.
+  struct St {
+    Engine* e = nullptr;
+    File f;
+    Socket s;
+    SpliceResult first, second;
+  };
+  St& st = state<St>();
+  st.e = &engine();
+  st.f = f;
+  st.s = p.a;
+  BOOST_REQUIRE(engine().splice(f, 12345, p.a, -1, 500000, [s = &st](std::error_code ec, std::size_t n) {
+    s->first.on(ec, n);
+    SpliceResult* r = &s->second;
+    s->e->splice(s->f, 0, s->s, -1, 1000, [r](std::error_code ec2, std::size_t n2) { r->on(ec2, n2); });
+  }));
+  BOOST_CHECK_EQUAL(st.first.calls, 0);
+  RX_REQUIRE_UNTIL(engine(), st.second.calls > 0, short_deadline);
+  RX_CHECK_OK(st.first.ec);
+  BOOST_CHECK_EQUAL(st.first.bytes, 500000u);
+  RX_CHECK_OK(st.second.ec);
+  BOOST_CHECK_EQUAL(st.second.bytes, 1000u);
+  shutdown_write(engine(), p.a);
+  RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
+  BOOST_CHECK(sink.final_error == ringxfer::error::eof);
+  std::vector<std::byte> expected = pat.make(12345, 500000);
+  std::vector<std::byte> tail = pat.make(0, 1000);
+  expected.insert(expected.end(), tail.begin(), tail.end());
+  BOOST_REQUIRE_EQUAL(sink.bytes.size(), expected.size());
+  BOOST_CHECK(sink.bytes == expected);
+  BOOST_CHECK_EQUAL(st.first.calls, 1);
+  BOOST_CHECK_EQUAL(st.second.calls, 1);
+  RX_CHECK_OK(close_and_wait(engine(), f));
+  RX_CHECK_OK(close_and_wait(engine(), p.a));
+  RX_CHECK_OK(close_and_wait(engine(), p.b));
+}
+
+BOOST_FIXTURE_TEST_CASE(file_to_socket_64mib_byte_exact, EngineFixture) {
+  const std::size_t total = big_stream_bytes;
+  const Pattern pat(42);
+  TempFile tf;
+  tf.fill(pat, total);
+  File f = open_file(engine(), tf.path(), O_RDONLY);
+  SocketPair p = engine_pair(engine());
+  StreamSink& sink = state<StreamSink>(pat);
+  BOOST_REQUIRE(start_sink(engine(), p.b, sink));
+  SpliceResult& r = state<SpliceResult>();
+  const auto before = engine().stats();
+  const auto start = Clock::now();
+  BOOST_REQUIRE(start_splice(engine(), f, 0, p.a, -1, total, r));
+  RX_REQUIRE_UNTIL(engine(), r.calls > 0, big_stream_deadline);
+  shutdown_write(engine(), p.a);
+  RX_REQUIRE_UNTIL(engine(), sink.done(), big_stream_deadline);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  const auto& s = engine().stats();
+  BOOST_TEST_MESSAGE("splice file->socket: " << total / MiB << " MiB in " << ms << " ms; short_sends "
+                                             << s.short_sends - before.short_sends << ", fallbacks "
+                                             << s.fallbacks - before.fallbacks);
+  RX_CHECK_OK(r.ec);
+  BOOST_CHECK_EQUAL(r.bytes, total);
+  BOOST_CHECK_EQUAL(r.calls, 1);
+  check_sink(sink, total);
+  BOOST_CHECK_GE(s.bytes_out - before.bytes_out, total);
+  if (variant() == Variant::io_uring_nofeatures) BOOST_CHECK_GT(s.fallbacks, before.fallbacks);
+  RX_CHECK_OK(close_and_wait(engine(), f));
+  RX_CHECK_OK(close_and_wait(engine(), p.a));
+  RX_CHECK_OK(close_and_wait(engine(), p.b));
+}
+
+BOOST_FIXTURE_TEST_CASE(socket_to_socket_proxy_64mib_byte_exact, EngineFixture) {
+  // client --(pair 1)--> proxy_in  ==splice==>  proxy_out --(pair 2)--> sink
+  const std::size_t total = big_stream_bytes;
+  SocketPair p1 = engine_pair(engine());
+  SocketPair p2 = engine_pair(engine());
+  StreamSink& sink = state<StreamSink>(Pattern(43));
+  BOOST_REQUIRE(start_sink(engine(), p2.b, sink));
+  struct St {
+    Engine* e = nullptr;
+    Socket out;
+    SpliceResult r;
+  };
+  St& st = state<St>();
+  st.e = &engine();
+  st.out = p2.a;
+  BOOST_REQUIRE(engine().splice(p1.b, -1, p2.a, -1, total, [s = &st](std::error_code ec, std::size_t n) {
+    s->r.on(ec, n);
+    shutdown_write(*s->e, s->out);  // pass the end of stream on
+  }));
+  ChainSender& tx = state<ChainSender>();
+  tx.engine = &engine();
+  tx.socket = p1.a;
+  tx.data = sink.pattern.make(0, total);
+  const auto start = Clock::now();
+  tx.start();
+  RX_REQUIRE_UNTIL(engine(), (st.r.calls > 0 && sink.done()) || tx.failed, big_stream_deadline);
+  RX_REQUIRE_UNTIL(engine(), sink.done() && tx.done(), short_deadline);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  BOOST_TEST_MESSAGE("splice socket->socket: " << total / MiB << " MiB in " << ms << " ms");
+  BOOST_CHECK(!tx.failed);
+  RX_CHECK_OK(tx.error);
+  BOOST_CHECK_EQUAL(st.r.calls, 1);
+  RX_CHECK_OK(st.r.ec);
+  BOOST_CHECK_EQUAL(st.r.bytes, total);
+  check_sink(sink, total);
+  for (Socket s : {p1.a, p1.b, p2.a, p2.b}) RX_CHECK_OK(close_and_wait(engine(), s));
+}
+
+BOOST_FIXTURE_TEST_CASE(file_source_ends_early, EngineFixture) {
+  const Pattern pat(44);
+  TempFile tf;
+  tf.fill(pat, 1000);
+  File f = open_file(engine(), tf.path(), O_RDONLY);
+  SocketPair p = engine_pair(engine());
+  CollectSink& sink = state<CollectSink>();
+  BOOST_REQUIRE(start_collect(engine(), p.b, sink));
+  SpliceResult& r = state<SpliceResult>();
+  BOOST_REQUIRE(start_splice(engine(), f, 0, p.a, -1, 5000, r));
+  RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
+  BOOST_CHECK_MESSAGE(r.ec == ringxfer::error::transfer_incomplete,
+                      "splice past end of file ended with " << describe(r.ec));
+  BOOST_CHECK_EQUAL(r.bytes, 1000u);
+  shutdown_write(engine(), p.a);
+  RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
+  BOOST_CHECK(sink.bytes == pat.make(0, 1000));
+  // Starting at the end of the file: nothing to move.
+  SpliceResult& r2 = state<SpliceResult>();
+  BOOST_REQUIRE(start_splice(engine(), f, 1000, p.a, -1, 10, r2));
+  RX_REQUIRE_UNTIL(engine(), r2.calls > 0, short_deadline);
+  BOOST_CHECK_EQUAL(r2.bytes, 0u);
+  BOOST_CHECK_MESSAGE(r2.ec == ringxfer::error::transfer_incomplete,
+                      "splice of 10 bytes at end of file ended with " << describe(r2.ec));
+  RX_CHECK_OK(close_and_wait(engine(), f));
+  RX_CHECK_OK(close_and_wait(engine(), p.a));
+  RX_CHECK_OK(close_and_wait(engine(), p.b));
+}
+
+BOOST_FIXTURE_TEST_CASE(socket_source_ends_early, EngineFixture) {
+  SocketPair p1 = engine_pair(engine());
+  SocketPair p2 = engine_pair(engine());
+  CollectSink& sink = state<CollectSink>();
+  BOOST_REQUIRE(start_collect(engine(), p2.b, sink));
+  ChainSender& tx = state<ChainSender>();
+  tx.engine = &engine();
+  tx.socket = p1.a;
+  tx.data = Pattern(45).make(0, 3000);
+  tx.start();
+  SpliceResult& r = state<SpliceResult>();
+  BOOST_REQUIRE(start_splice(engine(), p1.b, -1, p2.a, -1, 100000, r));
+  RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
+  BOOST_CHECK_MESSAGE(r.ec == ringxfer::error::transfer_incomplete,
+                      "splice from a socket that closed early ended with " << describe(r.ec));
+  BOOST_CHECK_EQUAL(r.bytes, 3000u);
+  shutdown_write(engine(), p2.a);
+  RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
+  BOOST_CHECK(sink.bytes == tx.data);
+  for (Socket s : {p1.a, p1.b, p2.a, p2.b}) RX_CHECK_OK(close_and_wait(engine(), s));
+}
+
+BOOST_FIXTURE_TEST_CASE(file_to_file_with_offsets, EngineFixture) {
+  const Pattern pat(46);
+  TempFile src, dst;
+  src.fill(pat, 300000);
+  File fs = open_file(engine(), src.path(), O_RDONLY);
+  File fd = open_file(engine(), dst.path(), O_RDWR);
+  SpliceResult& r = state<SpliceResult>();
+  BOOST_REQUIRE(start_splice(engine(), fs, 100, fd, 200, 100000, r));
+  RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
+  RX_CHECK_OK(r.ec);
+  BOOST_CHECK_EQUAL(r.bytes, 100000u);
+  std::vector<std::byte> got = dst.read_all();
+  BOOST_REQUIRE_EQUAL(got.size(), 200u + 100000u);
+  BOOST_CHECK(std::all_of(got.begin(), got.begin() + 200, [](std::byte b) { return b == std::byte{0}; }));
+  BOOST_CHECK(std::vector<std::byte>(got.begin() + 200, got.end()) == pat.make(100, 100000));
+  RX_CHECK_OK(close_and_wait(engine(), fs));
+  RX_CHECK_OK(close_and_wait(engine(), fd));
+}
+
+BOOST_FIXTURE_TEST_CASE(pipe_to_socket, EngineFixture) {
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  UniqueFd wr(fds[1]);
+  File rd;
+  RX_REQUIRE_OK(engine().adopt(fds[0], rd));
+  const std::vector<std::byte> data = Pattern(47).make(0, 20000);
+  BOOST_REQUIRE(::write(wr.get(), data.data(), data.size()) == ssize_t(data.size()));
+  SocketPair p = engine_pair(engine());
+  CollectSink& sink = state<CollectSink>();
+  BOOST_REQUIRE(start_collect(engine(), p.b, sink));
+  SpliceResult& r = state<SpliceResult>();
+  BOOST_REQUIRE(start_splice(engine(), rd, -1, p.a, -1, data.size(), r));
+  RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
+  RX_CHECK_OK(r.ec);
+  BOOST_CHECK_EQUAL(r.bytes, data.size());
+  shutdown_write(engine(), p.a);
+  RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
+  BOOST_CHECK(sink.bytes == data);
+  RX_CHECK_OK(close_and_wait(engine(), rd));
+  RX_CHECK_OK(close_and_wait(engine(), p.a));
+  RX_CHECK_OK(close_and_wait(engine(), p.b));
+}
+
+BOOST_FIXTURE_TEST_CASE(splice_with_stale_handles, EngineFixture) {
+  TempFile tf;
+  tf.fill(Pattern(48), 10000);
+  File f = open_file(engine(), tf.path(), O_RDONLY);
+  SocketPair p = engine_pair(engine());
+  RX_CHECK_OK(close_and_wait(engine(), p.a));
+  SpliceResult& r1 = state<SpliceResult>();
+  BOOST_CHECK(start_splice(engine(), f, 0, p.a, -1, 10000, r1));  // stale destination
+  RX_CHECK_OK(close_and_wait(engine(), f));
+  SpliceResult& r2 = state<SpliceResult>();
+  BOOST_CHECK(start_splice(engine(), f, 0, p.b, -1, 10000, r2));  // stale source
+  RX_REQUIRE_UNTIL(engine(), r1.calls > 0 && r2.calls > 0, short_deadline);
+  RX_CHECK_EC(r1.ec, std::errc::bad_file_descriptor);
+  RX_CHECK_EC(r2.ec, std::errc::bad_file_descriptor);
+  BOOST_CHECK_EQUAL(r1.bytes, 0u);
+  BOOST_CHECK_EQUAL(r2.bytes, 0u);
+  RX_CHECK_OK(close_and_wait(engine(), p.b));
+}
+
+BOOST_FIXTURE_TEST_CASE(splice_pipe_pool_reuse, EngineFixture) {
+  // More splices one after another than the pool has pipes: pipes return to
+  // the pool (and come back empty) after each splice.
+  ringxfer::EngineOptions o = variant_options();
+  o.pipe_count = 2;
+  Engine& e = reset(o);
+  const Pattern pat(49);
+  TempFile tf;
+  tf.fill(pat, 64 * KiB);
+  File f = open_file(e, tf.path(), O_RDONLY);
+  SocketPair p = engine_pair(e);
+  StreamSink& sink = state<StreamSink>(pat);
+  BOOST_REQUIRE(start_sink(e, p.b, sink));
+  struct St {
+    Engine* e = nullptr;
+    File f;
+    Socket s;
+    int done = 0;
+    int errors = 0;
+    std::size_t offset = 0;
+    void next() {
+      if (done == 20) return;
+      St* self = this;
+      std::size_t len = 3000 + std::size_t(done) * 100;
+      e->splice(f, std::int64_t(offset), s, -1, len, [self, len](std::error_code ec, std::size_t n) {
+        if (ec || n != len) ++self->errors;
+        self->offset += len;
+        ++self->done;
+        self->next();
+      });
+    }
+  };
+  St& st = state<St>();
+  st.e = &e;
+  st.f = f;
+  st.s = p.a;
+  st.next();
+  RX_REQUIRE_UNTIL(e, st.done == 20, short_deadline);
+  BOOST_CHECK_EQUAL(st.errors, 0);
+  shutdown_write(e, p.a);
+  RX_REQUIRE_UNTIL(e, sink.done(), short_deadline);
+  check_sink(sink, st.offset);
+  RX_CHECK_OK(close_and_wait(e, f));
+  RX_CHECK_OK(close_and_wait(e, p.a));
+  RX_CHECK_OK(close_and_wait(e, p.b));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
