@@ -1,0 +1,278 @@
+// The cost of one operation, from start to handler.
+//
+//   op_timeout0/<backend>/<batch>  `batch` timeouts of 0 ns started per loop
+//                                  turn, run until all their handlers ran.
+//                                  io_uring arms a kernel hrtimer per timeout;
+//                                  the epoll backend's timer heap sees a 0 ns
+//                                  timeout as due at once, in user space.
+//   op_write_devnull/<backend>/<batch>  the same with 64-byte writes of pool
+//                                  buffers to /dev/null: a nop-like op that
+//                                  goes through the backend on both
+//   pingpong_1B/<backend>/<pairs>  one 1-byte round trip on each of `pairs`
+//                                  loopback TCP pairs per iteration: client
+//                                  send -> server recv -> server send ->
+//                                  client recv (4 completions per round trip)
+//
+// batch/pairs 1 shows the latency of a lone op; 64 shows what batching buys
+// (one io_uring_enter or epoll_wait per turn for many completions).
+// allocs_per_op counts global operator new calls per completion inside the
+// timed loop: DESIGN invariant 5 wants 0.
+#include <fcntl.h>
+
+#include <string>
+#include <vector>
+
+#include "alloc_counter.hpp"
+#include "harness.hpp"
+
+namespace ringxfer::perf {
+namespace {
+
+constexpr int batch_sizes[] = {1, 64};
+
+// A per-op time as a counter: value per iteration, shown as seconds per unit.
+benchmark::Counter per_op_time(double units_per_iteration) {
+  return benchmark::Counter(units_per_iteration,
+                            benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
+struct Timers {
+  int pending = 0;
+  std::uint64_t handlers = 0;
+  std::error_code error;
+  void on_timer(std::error_code ec) {
+    --pending;
+    ++handlers;
+    if (ec && !error) error = ec;
+  }
+};
+
+void bm_timeout0(benchmark::State& state, Variant variant, int batch) {
+  Timers st;  // outlives the engine: see stream_bench.cpp
+  std::unique_ptr<Engine> engine = make_engine(state, base_options(variant));
+  if (!engine) return;
+
+  const Stats before = engine->stats();
+  const std::uint64_t allocs_before = allocation_count();
+  for (auto _ : state) {
+    for (int i = 0; i < batch; ++i) {
+      if (!engine->timeout(std::chrono::nanoseconds(0), [s = &st](std::error_code ec) { s->on_timer(ec); })) {
+        st.error = make_error_code(ringxfer::error::no_free_op_slot);
+        break;
+      }
+      ++st.pending;
+    }
+    bool ok = run_until(*engine, [&] { return st.pending == 0; });
+    if (!ok || st.error) {
+      std::string message = ok ? "timeout: " + describe(st.error) : std::string("timeout: stalled for 10 s");
+      state.SkipWithError(message.c_str());
+      break;
+    }
+  }
+  const std::uint64_t allocs = allocation_count() - allocs_before;
+  const Stats d = stats_delta(engine->stats(), before);
+  if (st.handlers != 0) {
+    state.counters["op_time"] = per_op_time(batch);
+    state.counters["syscalls_per_op"] = double(d.syscalls) / double(st.handlers);
+    state.counters["allocs_per_op"] = double(allocs) / double(st.handlers);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(st.handlers));
+}
+
+// A nop-like op that goes through the backend on both: a 64-byte write of a
+// pool Buffer to /dev/null (IORING_OP_WRITE[_FIXED] completes inline; epoll
+// calls write(2) at once, no readiness wait).
+struct Writes {
+  int pending = 0;
+  std::uint64_t handlers = 0;
+  std::error_code error;
+  void on_written(std::error_code ec) {
+    --pending;
+    ++handlers;
+    if (ec && !error) error = ec;
+  }
+};
+
+constexpr std::size_t devnull_write_bytes = 64;
+
+void bm_write_devnull(benchmark::State& state, Variant variant, int batch) {
+  Writes st;  // outlives the engine: see stream_bench.cpp
+  std::unique_ptr<Engine> engine = make_engine(state, base_options(variant));
+  if (!engine) return;
+  File devnull;
+  if (std::error_code ec = engine->open("/dev/null", O_WRONLY | O_CLOEXEC, devnull)) {
+    state.SkipWithError(("open /dev/null: " + describe(ec)).c_str());
+    return;
+  }
+
+  const Stats before = engine->stats();
+  const std::uint64_t allocs_before = allocation_count();
+  for (auto _ : state) {
+    for (int i = 0; i < batch && !st.error; ++i) {
+      Buffer buffer = engine->acquire_buffer();
+      if (!buffer) {
+        st.error = make_error_code(ringxfer::error::no_free_buffer);
+        break;
+      }
+      buffer.resize(devnull_write_bytes);
+      // The handler gets the buffer back and drops it: back to the pool.
+      if (!engine->write(devnull, -1, std::move(buffer), [s = &st](std::error_code ec, Buffer) { s->on_written(ec); })) {
+        st.error = make_error_code(ringxfer::error::no_free_op_slot);
+        break;
+      }
+      ++st.pending;
+    }
+    bool ok = run_until(*engine, [&] { return st.pending == 0; });
+    if (!ok || st.error) {
+      std::string message = ok ? "write: " + describe(st.error) : std::string("write: stalled for 10 s");
+      state.SkipWithError(message.c_str());
+      break;
+    }
+  }
+  const std::uint64_t allocs = allocation_count() - allocs_before;
+  const Stats d = stats_delta(engine->stats(), before);
+  if (st.handlers != 0) {
+    state.counters["op_time"] = per_op_time(batch);
+    state.counters["syscalls_per_op"] = double(d.syscalls) / double(st.handlers);
+    state.counters["allocs_per_op"] = double(allocs) / double(st.handlers);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(st.handlers));
+  close_and_drain(*engine, {devnull});
+}
+
+struct PingPong;
+
+struct Pair {
+  PingPong* owner = nullptr;
+  Socket client, server;
+};
+
+struct PingPong {
+  Engine* engine = nullptr;
+  std::vector<Pair> pairs;
+  const std::byte ping{0x70};
+  const std::byte pong{0x71};
+  int pending_replies = 0;  // client recvs still due this iteration
+  int sends_in_flight = 0;
+  std::uint64_t handlers = 0;  // completions seen: sends and recv results
+  bool stopping = false;
+  std::error_code error;
+
+  void fail(std::error_code ec) {
+    if (!stopping && !error) error = ec;
+  }
+
+  bool send(Socket socket, const std::byte& byte) {
+    OpId id = engine->send(socket, std::span<const std::byte>(&byte, 1),
+                           [s = this](std::error_code ec, std::size_t) { s->on_sent(ec); });
+    if (!id) {
+      fail(make_error_code(ringxfer::error::no_free_op_slot));
+      return false;
+    }
+    ++sends_in_flight;
+    return true;
+  }
+  void on_sent(std::error_code ec) {
+    --sends_in_flight;
+    ++handlers;
+    if (ec) fail(ec);
+  }
+  // Server side: every byte in is answered with one byte out.
+  void on_server_recv(Pair& pair, std::error_code ec, const Buffer& buffer) {
+    ++handlers;
+    if (ec) return fail(ec);
+    for (std::size_t i = 0; i < buffer.size(); ++i) send(pair.server, pong);
+  }
+  void on_client_recv(std::error_code ec, const Buffer& buffer) {
+    ++handlers;
+    if (ec) return fail(ec);
+    pending_replies -= static_cast<int>(buffer.size());
+  }
+};
+
+void bm_pingpong(benchmark::State& state, Variant variant, int pair_count) {
+  PingPong st;  // outlives the engine: see stream_bench.cpp
+  st.pairs.resize(static_cast<std::size_t>(pair_count));
+  std::unique_ptr<Engine> engine = make_engine(state, base_options(variant));
+  if (!engine) return;
+  st.engine = engine.get();
+  for (Pair& p : st.pairs) {
+    p.owner = &st;
+    if (!make_loopback_pair(state, *engine, p.client, p.server)) return;
+    bool armed =
+        engine->recv(p.server, [pp = &p](std::error_code ec, Buffer b) { pp->owner->on_server_recv(*pp, ec, b); }) &&
+        engine->recv(p.client, [pp = &p](std::error_code ec, Buffer b) { pp->owner->on_client_recv(ec, b); });
+    if (!armed) {
+      state.SkipWithError("recv: no free op slot");
+      return;
+    }
+  }
+
+  // One untimed round trip per pair: connections warm, recvs armed.
+  auto round_trip = [&]() -> bool {
+    st.pending_replies = pair_count;
+    for (Pair& p : st.pairs) st.send(p.client, st.ping);
+    bool ok = run_until(*engine, [&] { return st.error || (st.pending_replies <= 0 && st.sends_in_flight == 0); });
+    if (!ok || st.error) {
+      std::string message = ok ? "pingpong: " + describe(st.error) : std::string("pingpong: stalled for 10 s");
+      state.SkipWithError(message.c_str());
+      return false;
+    }
+    return true;
+  };
+  bool warm = round_trip();
+
+  const Stats before = engine->stats();
+  const std::uint64_t allocs_before = allocation_count();
+  const std::uint64_t handlers_before = st.handlers;
+  if (warm) {
+    for (auto _ : state) {
+      if (!round_trip()) break;
+    }
+  }
+  const std::uint64_t allocs = allocation_count() - allocs_before;
+  const std::uint64_t handlers = st.handlers - handlers_before;
+  const Stats d = stats_delta(engine->stats(), before);
+  if (handlers != 0) {
+    const double round_trips = double(state.iterations()) * pair_count;
+    state.counters["rtt"] = per_op_time(pair_count);
+    state.counters["op_time"] = per_op_time(double(handlers) / double(state.iterations()));
+    state.counters["syscalls_per_rtt"] = double(d.syscalls) / round_trips;
+    state.counters["allocs_per_op"] = double(allocs) / double(handlers);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * pair_count);
+
+  st.stopping = true;
+  // Close every pair first, drain once: in_flight() counts all pairs' recvs.
+  std::vector<FdRef> handles;
+  for (const Pair& p : st.pairs) {
+    handles.push_back(p.client);
+    handles.push_back(p.server);
+  }
+  close_and_drain(*engine, handles);
+}
+
+}  // namespace
+
+void register_op_benchmarks() {
+  for (int batch : batch_sizes) {
+    for (const Variant& v : variants) {
+      std::string name = std::string("op_timeout0/") + v.name + "/" + std::to_string(batch);
+      benchmark::RegisterBenchmark(name.c_str(), bm_timeout0, v, batch)->UseRealTime();
+    }
+  }
+  for (int batch : batch_sizes) {
+    for (const Variant& v : variants) {
+      std::string name = std::string("op_write_devnull/") + v.name + "/" + std::to_string(batch);
+      benchmark::RegisterBenchmark(name.c_str(), bm_write_devnull, v, batch)->UseRealTime();
+    }
+  }
+  for (int pairs : batch_sizes) {
+    for (const Variant& v : variants) {
+      std::string name = std::string("pingpong_1B/") + v.name + "/" + std::to_string(pairs);
+      benchmark::RegisterBenchmark(name.c_str(), bm_pingpong, v, pairs)->UseRealTime();
+    }
+  }
+}
+
+}  // namespace ringxfer::perf
