@@ -36,6 +36,8 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <ostream>
+#include <sstream>
 #include <span>
 #include <string>
 #include <system_error>
@@ -132,11 +134,23 @@ inline void run_for(ringxfer::Engine& engine, std::chrono::milliseconds duration
   while (Clock::now() < deadline) engine.run_once(5ms);
 }
 
-#define RX_REQUIRE_UNTIL(engine, cond, timeout)                                                   \
-  BOOST_REQUIRE_MESSAGE(::rxtest::run_until((engine), [&] { return static_cast<bool>(cond); }, \
-                                            std::chrono::duration_cast<std::chrono::milliseconds>(timeout)), \
-                        "timed out after " << std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count() \
-                                           << " ms waiting for: " #cond)
+#define RX_REQUIRE_UNTIL(engine, cond, timeout) RX_REQUIRE_UNTIL_INFO(engine, cond, timeout, "")
+
+// Like RX_REQUIRE_UNTIL; on a missed deadline the message also streams `info`
+// (progress counters) and the engine's stats. The wait runs first, into a
+// local: Boost.Test may build a message before it evaluates the predicate, so
+// a message must never call anything whose value changes during the wait.
+#define RX_REQUIRE_UNTIL_INFO(engine, cond, timeout, info)                                                   \
+  do {                                                                                                       \
+    const auto rx_timeout_ = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);                \
+    const bool rx_ok_ = ::rxtest::run_until((engine), [&] { return static_cast<bool>(cond); }, rx_timeout_); \
+    if (!rx_ok_) {                                                                                           \
+      std::ostringstream rx_msg_;                                                                            \
+      rx_msg_ << "timed out after " << rx_timeout_.count() << " ms waiting for: " #cond << " " << info      \
+              << "; in_flight " << (engine).in_flight() << "; stats: " << (engine).stats();                 \
+      BOOST_REQUIRE_MESSAGE(rx_ok_, rx_msg_.str());                                                          \
+    }                                                                                                        \
+  } while (0)
 
 // Error checks that print the error's message and category on failure.
 inline std::string describe(const std::error_code& ec) {
@@ -144,10 +158,23 @@ inline std::string describe(const std::error_code& ec) {
   return std::string(ec.category().name()) + ":" + std::to_string(ec.value()) + " (" + ec.message() + ")";
 }
 
-#define RX_CHECK_EC(ec, expected) \
-  BOOST_CHECK_MESSAGE((ec) == (expected), #ec " is " << ::rxtest::describe(ec) << ", expected " #expected)
-#define RX_CHECK_OK(ec) BOOST_CHECK_MESSAGE(!(ec), #ec " is " << ::rxtest::describe(ec) << ", expected success")
-#define RX_REQUIRE_OK(ec) BOOST_REQUIRE_MESSAGE(!(ec), #ec " is " << ::rxtest::describe(ec) << ", expected success")
+// Each evaluates its expression once (it may be a call such as close_and_wait).
+#define RX_CHECK_EC(expr, expected)                                                              \
+  do {                                                                                            \
+    const std::error_code rx_ec_ = (expr);                                                        \
+    BOOST_CHECK_MESSAGE(rx_ec_ == (expected),                                                     \
+                        #expr " is " << ::rxtest::describe(rx_ec_) << ", expected " #expected);    \
+  } while (0)
+#define RX_CHECK_OK(expr)                                                                          \
+  do {                                                                                             \
+    const std::error_code rx_ec_ = (expr);                                                         \
+    BOOST_CHECK_MESSAGE(!rx_ec_, #expr " is " << ::rxtest::describe(rx_ec_) << ", expected success"); \
+  } while (0)
+#define RX_REQUIRE_OK(expr)                                                                          \
+  do {                                                                                               \
+    const std::error_code rx_ec_ = (expr);                                                           \
+    BOOST_REQUIRE_MESSAGE(!rx_ec_, #expr " is " << ::rxtest::describe(rx_ec_) << ", expected success"); \
+  } while (0)
 
 inline bool is_canceled(const std::error_code& ec) { return ec == std::errc::operation_canceled; }
 // What a pending op on a handle being closed may legitimately end with.
@@ -524,6 +551,11 @@ struct StreamSink {
   bool done() const { return final_calls > 0; }
 };
 
+inline std::ostream& operator<<(std::ostream& os, const StreamSink& s) {
+  return os << "[sink: received " << s.received << " in " << s.data_calls << " buffers, finals " << s.final_calls
+            << " (" << describe(s.final_error) << ")]";
+}
+
 // A receiver that keeps every byte (for small streams checked as a whole).
 struct CollectSink {
   std::vector<std::byte> bytes;
@@ -633,6 +665,12 @@ struct ChainSender {
   }
   bool done() const { return failed || shutdown_done; }
 };
+
+inline std::ostream& operator<<(std::ostream& os, const ChainSender& t) {
+  return os << "[sender: " << t.offset << " of " << t.data.size() << " bytes acknowledged, " << t.sends_started
+            << " sends, " << t.handler_calls << " results, failed " << t.failed << " (" << describe(t.error)
+            << "), shutdown " << t.shutdown_done << "]";
+}
 
 // ---- files ---------------------------------------------------------------------------------
 

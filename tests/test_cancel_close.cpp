@@ -40,6 +40,12 @@ struct Tracker {
     r.bytes += bytes;
     if (!r.multishot || ec) ++r.finals;
   }
+  std::string pending() const {
+    std::string out = "[not final:";
+    for (std::size_t i = 0; i < recs.size(); ++i)
+      if (recs[i].finals == 0) out += " #" + std::to_string(i) + " " + recs[i].kind + " (" + std::to_string(recs[i].calls) + " calls)";
+    return out + "]";
+  }
   bool all_final() const {
     return std::all_of(recs.begin(), recs.end(), [](const Rec& r) { return r.finals > 0; });
   }
@@ -180,7 +186,7 @@ BOOST_FIXTURE_TEST_CASE(close_with_many_ops_pending, EngineFixture) {
   t.note(engine().close(hp.sock, [t = &t, i_c1](std::error_code ec) { t->hit(i_c1, ec); }), i_c1);
   t.note(engine().close(pipe_rd, [t = &t, i_c2](std::error_code ec) { t->hit(i_c2, ec); }), i_c2);
   t.note(engine().close(sp.b, [t = &t, i_c3](std::error_code ec) { t->hit(i_c3, ec); }), i_c3);
-  RX_REQUIRE_UNTIL(engine(), t.all_final(), short_deadline);
+  RX_REQUIRE_UNTIL_INFO(engine(), t.all_final(), short_deadline, t.pending());
   run_for(engine(), 30ms);
   for (int i : {i_send, i_recv, i_read, i_splice}) {
     auto& r = t.recs[std::size_t(i)];
@@ -305,7 +311,7 @@ BOOST_FIXTURE_TEST_CASE(exactly_once_over_mixed_operations, EngineFixture) {
   }
   BOOST_CHECK(e.cancel(recv_ids[3]));
   BOOST_CHECK(e.cancel(accept_id));
-  RX_REQUIRE_UNTIL(e, t.all_final(), short_deadline);
+  RX_REQUIRE_UNTIL_INFO(e, t.all_final(), short_deadline, t.pending());
   // Close everything (tracked too).
   std::vector<ringxfer::FdRef> to_close;
   for (auto& p : pairs) {
@@ -320,7 +326,7 @@ BOOST_FIXTURE_TEST_CASE(exactly_once_over_mixed_operations, EngineFixture) {
     int i = t.add("close");
     t.note(e.close(h, error_handler(i)), i);
   }
-  RX_REQUIRE_UNTIL(e, t.all_final() && e.in_flight() == 0, short_deadline);
+  RX_REQUIRE_UNTIL_INFO(e, t.all_final() && e.in_flight() == 0, short_deadline, t.pending());
   run_for(e, 50ms);
 
   // Exactly once.

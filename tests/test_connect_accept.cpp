@@ -279,7 +279,7 @@ BOOST_FIXTURE_TEST_CASE(ipv6_loopback_stream, EngineFixture,
   tx.socket = con.connected[0];
   tx.data = sink.pattern.make(0, bytes);
   tx.start();
-  RX_REQUIRE_UNTIL(engine(), tx.done() && sink.done(), big_stream_deadline);
+  RX_REQUIRE_UNTIL_INFO(engine(), tx.done() && sink.done(), big_stream_deadline, tx << sink);
   BOOST_CHECK(!tx.failed);
   RX_CHECK_OK(tx.error);
   RX_CHECK_OK(tx.shutdown_error);

@@ -197,7 +197,7 @@ BOOST_FIXTURE_TEST_CASE(tiny_buffers_many_recv_completions, EngineFixture) {
   tx.socket = p.a;
   tx.data = sink.pattern.make(0, total);
   tx.start();
-  RX_REQUIRE_UNTIL(e, tx.done() && sink.done(), big_stream_deadline);
+  RX_REQUIRE_UNTIL_INFO(e, tx.done() && sink.done(), big_stream_deadline, tx << sink);
   BOOST_CHECK(!tx.failed);
   check_sink(sink, total);
   BOOST_CHECK_GE(sink.data_calls, int(total / KiB));

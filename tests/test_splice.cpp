@@ -98,7 +98,7 @@ BOOST_FIXTURE_TEST_CASE(file_to_socket_64mib_byte_exact, EngineFixture) {
   BOOST_REQUIRE(start_splice(engine(), f, 0, p.a, -1, total, r));
   RX_REQUIRE_UNTIL(engine(), r.calls > 0, big_stream_deadline);
   shutdown_write(engine(), p.a);
-  RX_REQUIRE_UNTIL(engine(), sink.done(), big_stream_deadline);
+  RX_REQUIRE_UNTIL_INFO(engine(), sink.done(), big_stream_deadline, sink);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
   const auto& s = engine().stats();
   BOOST_TEST_MESSAGE("splice file->socket: " << total / MiB << " MiB in " << ms << " ms; short_sends "
@@ -140,7 +140,7 @@ BOOST_FIXTURE_TEST_CASE(socket_to_socket_proxy_64mib_byte_exact, EngineFixture) 
   tx.data = sink.pattern.make(0, total);
   const auto start = Clock::now();
   tx.start();
-  RX_REQUIRE_UNTIL(engine(), (st.r.calls > 0 && sink.done()) || tx.failed, big_stream_deadline);
+  RX_REQUIRE_UNTIL_INFO(engine(), (st.r.calls > 0 && sink.done()) || tx.failed, big_stream_deadline, tx << sink);
   RX_REQUIRE_UNTIL(engine(), sink.done() && tx.done(), short_deadline);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
   BOOST_TEST_MESSAGE("splice socket->socket: " << total / MiB << " MiB in " << ms << " ms");
@@ -274,7 +274,7 @@ BOOST_FIXTURE_TEST_CASE(splice_pipe_pool_reuse, EngineFixture) {
   Engine& e = reset(o);
   const Pattern pat(49);
   TempFile tf;
-  tf.fill(pat, 64 * KiB);
+  tf.fill(pat, 128 * KiB);  // the 20 splices read 79000 bytes
   File f = open_file(e, tf.path(), O_RDONLY);
   SocketPair p = engine_pair(e);
   StreamSink& sink = state<StreamSink>(pat);

@@ -111,7 +111,7 @@ BOOST_FIXTURE_TEST_CASE(send_stream_64mib_byte_exact, EngineFixture) {
   tx.data = sink.pattern.make(0, total);
   const auto start = Clock::now();
   tx.start();
-  RX_REQUIRE_UNTIL(engine(), (tx.done() && sink.done()) || tx.failed, big_stream_deadline);
+  RX_REQUIRE_UNTIL_INFO(engine(), (tx.done() && sink.done()) || tx.failed, big_stream_deadline, tx << sink);
   RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
   BOOST_TEST_MESSAGE("send stream: " << total / MiB << " MiB in " << ms << " ms with " << tx.sends_started
@@ -158,9 +158,9 @@ BOOST_FIXTURE_TEST_CASE(many_connections_both_directions, EngineFixture) {
     }
   }
   for (ChainSender* tx : senders) tx->start();
-  RX_REQUIRE_UNTIL(engine(), std::all_of(sinks.begin(), sinks.end(), [](StreamSink* s) { return s->done(); }) &&
+  RX_REQUIRE_UNTIL_INFO(engine(), std::all_of(sinks.begin(), sinks.end(), [](StreamSink* s) { return s->done(); }) &&
                                  std::all_of(senders.begin(), senders.end(), [](ChainSender* t) { return t->done(); }),
-                   big_stream_deadline);
+                   big_stream_deadline, *senders[0] << *sinks[0]);
   for (std::size_t k = 0; k < sinks.size(); ++k) {
     BOOST_TEST_CONTEXT("direction " << k) {
       BOOST_CHECK(!senders[k]->failed);
@@ -212,7 +212,7 @@ BOOST_FIXTURE_TEST_CASE(recv_backpressure_when_buffers_are_held, EngineFixture) 
   tx.start();
   // Run until the receiver holds every receive buffer, then a while longer:
   // nothing more can arrive, and recv must not have ended.
-  RX_REQUIRE_UNTIL(e, held_.size() >= 4 || st.sink.done(), short_deadline);
+  RX_REQUIRE_UNTIL_INFO(e, held_.size() >= 4 || st.sink.done(), short_deadline, tx << st.sink);
   run_for(e, 200ms);
   BOOST_CHECK_EQUAL(held_.size(), 4u);
   BOOST_CHECK_MESSAGE(!st.sink.done(), "recv ended while buffers were held: " << describe(st.sink.final_error));
@@ -221,7 +221,7 @@ BOOST_FIXTURE_TEST_CASE(recv_backpressure_when_buffers_are_held, EngineFixture) 
   // Let go: the stream completes.
   st.hold = false;
   held_.clear();
-  RX_REQUIRE_UNTIL(e, st.sink.done() && tx.done(), big_stream_deadline);
+  RX_REQUIRE_UNTIL_INFO(e, st.sink.done() && tx.done(), big_stream_deadline, tx << st.sink);
   BOOST_CHECK(!tx.failed);
   check_sink(st.sink, total);
   BOOST_CHECK_LE(st.max_held, 4u);
@@ -233,10 +233,15 @@ BOOST_FIXTURE_TEST_CASE(short_sends_are_continued, EngineFixture) {
   // A 4 KiB send buffer and a small receive buffer force the kernel to take
   // the 8 MiB send in many pieces; send() must continue after every short
   // send and report exactly 8 MiB.
+  //
+  // The receive buffer is 32 KiB, not 4 KiB: on loopback (MSS ~64 KiB) a
+  // receive buffer of 8 KiB or less set after the handshake stalls TCP itself
+  // — a plain poll()/send()/recv() loop with no engine stops after ~1.6 MB on
+  // this kernel (6.18) — so it would test the kernel, not the engine.
   constexpr std::size_t total = 8 * MiB;
   SocketPair p = engine_pair(engine());
   set_int_sockopt(engine().native_handle(p.a), SOL_SOCKET, SO_SNDBUF, 4096);
-  set_int_sockopt(engine().native_handle(p.b), SOL_SOCKET, SO_RCVBUF, 4096);
+  set_int_sockopt(engine().native_handle(p.b), SOL_SOCKET, SO_RCVBUF, 32 * 1024);
   StreamSink& sink = state<StreamSink>(Pattern(3));
   BOOST_REQUIRE(start_sink(engine(), p.b, sink));
   struct St {
@@ -262,7 +267,7 @@ BOOST_FIXTURE_TEST_CASE(short_sends_are_continued, EngineFixture) {
       s->shut.ec = ec2;
     });
   }));
-  RX_REQUIRE_UNTIL(engine(), sink.done(), big_stream_deadline);
+  RX_REQUIRE_UNTIL_INFO(engine(), sink.done(), big_stream_deadline, sink << " send calls " << st.send.calls);
   BOOST_CHECK_EQUAL(st.send.calls, 1);
   RX_CHECK_OK(st.send.ec);
   BOOST_CHECK_EQUAL(st.send.bytes, total);
@@ -270,11 +275,13 @@ BOOST_FIXTURE_TEST_CASE(short_sends_are_continued, EngineFixture) {
   const auto shorts = engine().stats().short_sends - before;
   BOOST_TEST_MESSAGE(variant_name() << ": short_sends for one 8 MiB send with SO_SNDBUF 4096: " << shorts);
   // A non-blocking send(2) cannot take 8 MiB into a 4 KiB socket buffer, so
-  // the epoll backend must see short sends. io_uring's send without
-  // MSG_WAITALL also returns short counts (the core continues them); with
-  // MSG_WAITALL the kernel retries internally and short_sends may stay 0, so
-  // only epoll asserts it.
-  if (variant() == Variant::epoll) BOOST_CHECK_GT(shorts, 0u);
+  // the epoll backend must see short sends. io_uring's IORING_OP_SEND without
+  // MSG_WAITALL also returns short counts, which core continues: observed 256
+  // short sends for this 8 MiB on every variant (kernel 6.18). Should the
+  // io_uring backend ever send with MSG_WAITALL (the kernel then retries
+  // internally), short_sends may legitimately stay 0 there: relax this
+  // assertion for the io_uring variants in that case.
+  BOOST_CHECK_GT(shorts, 0u);
   RX_CHECK_OK(close_and_wait(engine(), p.a));
   RX_CHECK_OK(close_and_wait(engine(), p.b));
 }
