@@ -255,6 +255,47 @@ BOOST_FIXTURE_TEST_CASE(connect_cancel_or_complete_once, EngineFixture) {
   RX_CHECK_OK(close_and_wait(engine(), l));
 }
 
+BOOST_FIXTURE_TEST_CASE(accept_when_fd_slots_run_out, EngineFixture) {
+  // More connections than FdTable slots. Whatever the engine does with a
+  // connection it cannot register (refuse it and keep accepting, or end the
+  // accept op), the multishot contract holds: the handler's call with an
+  // error is the last one — a caller that frees its state on an error call
+  // must never be called again.
+  ringxfer::EngineOptions o = variant_options();
+  o.fd_slots = 3;
+  Engine& e = reset(o);
+  Address bound;
+  Socket l = listen_loopback(e, bound);  // slot 1 of 3
+  AcceptState& acc = state<AcceptState>();
+  OpId id = e.accept(l, [a = &acc](std::error_code ec, Socket s) { a->on_accept(ec, s); });
+  BOOST_REQUIRE(id);
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 4; ++i) {
+    UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    BOOST_REQUIRE(::connect(c.get(), bound.data(), bound.size()) == 0);
+    clients.push_back(std::move(c));
+  }
+  // Two connections fit; the others cannot be registered.
+  RX_REQUIRE_UNTIL(e, acc.accepted.size() >= 2 || acc.final_calls > 0, short_deadline);
+  run_for(e, 200ms);
+  BOOST_CHECK_EQUAL(acc.accepted.size(), 2u);
+  BOOST_CHECK_MESSAGE(acc.calls_after_final == 0,
+                      "accept handler called " << acc.calls_after_final << " more time(s) after a call with an error ("
+                                               << describe(acc.final_error) << ")");
+  if (acc.final_calls > 0) {
+    BOOST_TEST_MESSAGE("accept ended with " << describe(acc.final_error) << " when fd slots ran out");
+    BOOST_CHECK_MESSAGE(acc.final_error == ringxfer::error::no_free_fd_slot, describe(acc.final_error));
+  } else {
+    BOOST_CHECK(e.cancel(id));
+    RX_REQUIRE_UNTIL(e, acc.final_calls > 0, short_deadline);
+    BOOST_CHECK_MESSAGE(is_canceled(acc.final_error), describe(acc.final_error));
+  }
+  run_for(e, 20ms);
+  BOOST_CHECK_EQUAL(acc.final_calls, 1);
+  for (Socket s : acc.accepted) RX_CHECK_OK(close_and_wait(e, s));
+  RX_CHECK_OK(close_and_wait(e, l));
+}
+
 BOOST_FIXTURE_TEST_CASE(ipv6_loopback_stream, EngineFixture,
                         *boost::unit_test::precondition(ipv6_loopback_available)) {
   constexpr std::size_t bytes = 4 * MiB;

@@ -232,7 +232,7 @@ BOOST_FIXTURE_TEST_CASE(write_to_read_only_file_fails, EngineFixture) {
                     variant_options().buffer_count - variant_options().recv_buffer_count);
 }
 
-BOOST_FIXTURE_TEST_CASE(read_into_empty_buffer_fails_once, EngineFixture) {
+BOOST_FIXTURE_TEST_CASE(read_into_empty_buffer_fails_once, EngineFixture, *boost::unit_test::label("empty_buffer")) {
   // An empty Buffer is no lease: the read has nowhere to go. It must fail (or
   // not start); reading into some pool buffer the caller never held (such as
   // receive buffer 0) would corrupt the receive ring.
@@ -251,7 +251,7 @@ BOOST_FIXTURE_TEST_CASE(read_into_empty_buffer_fails_once, EngineFixture) {
   RX_CHECK_OK(close_and_wait(engine(), f));
 }
 
-BOOST_FIXTURE_TEST_CASE(write_of_empty_buffer_fails_once, EngineFixture) {
+BOOST_FIXTURE_TEST_CASE(write_of_empty_buffer_fails_once, EngineFixture, *boost::unit_test::label("empty_buffer")) {
   TempFile tf;
   File f = open_file(engine(), tf.path(), O_RDWR);
   BufResult& w = state<BufResult>();

@@ -247,6 +247,24 @@ BOOST_FIXTURE_TEST_CASE(pipe_to_socket, EngineFixture) {
   RX_CHECK_OK(close_and_wait(engine(), p.b));
 }
 
+BOOST_FIXTURE_TEST_CASE(splice_of_zero_bytes, EngineFixture) {
+  TempFile tf;
+  tf.fill(Pattern(50), 1000);
+  File f = open_file(engine(), tf.path(), O_RDONLY);
+  SocketPair p = engine_pair(engine());
+  SpliceResult& r = state<SpliceResult>();
+  BOOST_REQUIRE(start_splice(engine(), f, 0, p.a, -1, 0, r));
+  BOOST_CHECK_EQUAL(r.calls, 0);
+  RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
+  run_for(engine(), 20ms);
+  BOOST_CHECK_EQUAL(r.calls, 1);
+  RX_CHECK_OK(r.ec);
+  BOOST_CHECK_EQUAL(r.bytes, 0u);
+  RX_CHECK_OK(close_and_wait(engine(), f));
+  RX_CHECK_OK(close_and_wait(engine(), p.a));
+  RX_CHECK_OK(close_and_wait(engine(), p.b));
+}
+
 BOOST_FIXTURE_TEST_CASE(splice_with_stale_handles, EngineFixture) {
   TempFile tf;
   tf.fill(Pattern(48), 10000);

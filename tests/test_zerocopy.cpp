@@ -333,7 +333,7 @@ BOOST_FIXTURE_TEST_CASE(send_zc_on_stale_socket_returns_buffer, EngineFixture) {
   RX_CHECK_OK(close_and_wait(e, p.b));
 }
 
-BOOST_FIXTURE_TEST_CASE(send_zc_of_empty_buffer_fails_once, EngineFixture) {
+BOOST_FIXTURE_TEST_CASE(send_zc_of_empty_buffer_fails_once, EngineFixture, *boost::unit_test::label("empty_buffer")) {
   // An empty Buffer is no lease: there is nothing to send and no pool buffer
   // the engine may take. The op must fail (or not start) — it must not send
   // some other pool buffer (e.g. index 0, a receive buffer) or hand one back.
