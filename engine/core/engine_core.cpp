@@ -61,7 +61,9 @@ EngineCore::EngineCore(EngineOptions options)
     throw std::system_error(ec, "ringxfer: receive buffers could not be set up");
   }
   caps_ = backend_->capabilities();  // attach_buffers settles fixed_buffers / buf_ring
-  if (!caps_.buf_ring) {
+  if (caps_.buf_ring) {
+    recv_available_ = pool_->recv_count();
+  } else {
     recv_free_.reserve(pool_->recv_count());
     for (std::uint32_t i = pool_->recv_count(); i > 0; --i) recv_free_.push_back(i - 1);
   }
@@ -364,6 +366,15 @@ OpId EngineCore::start_close(FdRef handle, Handler handler) noexcept {
   cancel_all.opcode = Opcode::cancel_fd;
   cancel_all.fd = target_of(handle);
   backend_->submit(cancel_all);
+  // A splice request is keyed by its pipe end, so cancel-by-fd can miss it:
+  // cancel splices that use this handle by op.
+  for (std::uint32_t i = 0; i < ops_.capacity(); ++i) {
+    Op& o = ops_.at(i);
+    if (o.in_use && o.kind == OpKind::splice && !o.handler_done && (o.handle == handle || o.handle_out == handle)) {
+      o.cancel_requested = true;
+      cancel_requests(&o);
+    }
+  }
   for (Op* o = starved_.head(); o != nullptr;) {
     Op* next = o->next;
     if (o->handle == handle) {
@@ -386,6 +397,7 @@ OpId EngineCore::start_close(FdRef handle, Handler handler) noexcept {
 void EngineCore::on_recv_buffer_released(std::uint32_t id) noexcept {
   if (caps_.buf_ring) {
     backend_->recycle_recv_buffer(id);
+    ++recv_available_;
   } else {
     recv_free_.push_back(id);  // capacity reserved for every receive buffer
   }

@@ -138,6 +138,9 @@ class EngineCore {
   OpList deferred_;            // ops completing without the backend (fail_soon)
   OpList starved_;             // recv ops waiting for a receive buffer
   std::vector<std::uint32_t> recv_free_;  // receive buffers, when core picks them (no buf_ring)
+  // Receive buffers the backend holds for recv (buf_ring): a recv that ran
+  // dry re-arms at once if buffers came back before its -ENOBUFS was seen.
+  std::uint32_t recv_available_ = 0;
   bool destroying_ = false;
 
   // post(): a bounded ring guarded by a mutex; the loop drains it.

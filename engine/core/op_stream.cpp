@@ -56,19 +56,31 @@ void EngineCore::submit_accept(Op* op) noexcept {
 void EngineCore::on_accept(Op* op, const Completion& c) noexcept {
   bool more = c.flags & completion_more;
   if (c.result >= 0) {
-    Outcome outcome;
     FdRef ref;
-    outcome.error = register_fd(c.result, true, ref);
-    if (outcome.error) ::close(c.result);  // no slot: refuse the connection, keep accepting
-    outcome.socket = Socket{ref};
-    op->handler(outcome);
+    std::error_code ec = op->first_error ? op->first_error : register_fd(c.result, true, ref);
+    if (ec) {
+      // No slot for it: refuse the connection. An error is the handler's
+      // last call, so the accept ends here (the caller re-arms when it has
+      // room); connections the kernel already took meanwhile are refused too.
+      ::close(c.result);
+      if (!op->first_error) {
+        op->first_error = ec;
+        op->cancel_requested = true;
+        cancel_requests(op);
+      }
+    } else {
+      Outcome outcome;
+      outcome.socket = Socket{ref};
+      op->handler(outcome);
+    }
     if (more || op->inflight_tags != 0) return;
-    if (op->cancel_requested) finish(op, canceled);
+    if (op->cancel_requested) finish(op, op->first_error ? op->first_error : canceled);
     else submit_accept(op);  // single-shot (fallback), or the kernel ended the multishot
     return;
   }
   if (more) return;  // an error the multishot survives
-  if (c.result == -ECANCELED || op->cancel_requested) finish(op, canceled);
+  if (op->first_error) finish(op, op->first_error);
+  else if (c.result == -ECANCELED || op->cancel_requested) finish(op, canceled);
   else if (retryable(c.result)) submit_accept(op);
   else finish(op, from_result(c.result));
 }
@@ -161,7 +173,10 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   // the one core picked and parked in the op.
   std::int32_t id = -1;
   if (caps_.buf_ring) {
-    if (c.flags & completion_buffer) id = std::int32_t(c.buffer_id);
+    if (c.flags & completion_buffer) {
+      id = std::int32_t(c.buffer_id);
+      --recv_available_;
+    }
   } else {
     id = op->buffer;
     op->buffer = -1;
@@ -180,9 +195,15 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   if (has_buffer) on_recv_buffer_released(std::uint32_t(id));
   if (more) return;
   if (c.result == -ENOBUFS && !op->cancel_requested) {
-    // The provided-buffer ring ran dry: resume when a buffer comes back.
-    ++stats_.recv_starved;
-    starved_.push(op);
+    // The provided-buffer ring ran dry. Handlers earlier in this batch may
+    // already have given buffers back (reap first, dispatch second): then go
+    // on at once; otherwise resume when a buffer comes back.
+    if (recv_available_ > 0) {
+      submit_recv(op);
+    } else {
+      ++stats_.recv_starved;
+      starved_.push(op);
+    }
     return;
   }
   if (c.result == 0) finish(op, make_error_code(error::eof));
@@ -207,6 +228,10 @@ OpId EngineCore::start_send_zc(Socket socket, Buffer buffer, Handler handler) no
   Op* op = new_op(OpKind::send_zc, std::move(handler));
   if (op == nullptr) return {};  // the lease goes back to the pool with `buffer`
   op->handle = socket;
+  if (!buffer) {
+    fail_soon(op, std::make_error_code(std::errc::invalid_argument));
+    return id_of(op);
+  }
   op->length = buffer.size();
   // From here until the last notification the buffer is the engine's.
   op->buffer = std::int32_t(pool_->detach(buffer));
@@ -221,6 +246,10 @@ OpId EngineCore::start_write(FdRef handle, std::int64_t offset, Buffer buffer, H
   if (op == nullptr) return {};
   op->handle = handle;
   op->offset_out = offset;
+  if (!buffer) {
+    fail_soon(op, std::make_error_code(std::errc::invalid_argument));
+    return id_of(op);
+  }
   op->length = buffer.size();
   op->buffer = std::int32_t(pool_->detach(buffer));
   op->data = pool_->data(std::uint32_t(op->buffer));

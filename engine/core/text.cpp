@@ -77,7 +77,7 @@ std::error_code parse_features(std::string_view text, FeatureSet& out, std::stri
     std::size_t comma = text.find(',');
     std::string_view word = trim(text.substr(0, comma));
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
-    if (word.empty()) continue;
+    if (word.empty() || word == "none") continue;
     if (word == "all") {
       set = FeatureSet::all();
       continue;

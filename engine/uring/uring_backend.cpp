@@ -98,23 +98,11 @@ std::error_code UringBackend::init() noexcept {
   parked_.reserve(ring_.cq.ring_entries);
 
   const FeatureSet& off = options_.disabled;
-  KernelVersion k = kernel_version();
-  io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
-  auto has_op = [&](int op) { return probe != nullptr && io_uring_opcode_supported(probe, op); };
-  caps_.send_zc = has_op(IORING_OP_SEND_ZC) && !off.has(Feature::send_zc);
-  caps_.splice = has_op(IORING_OP_SPLICE) && !off.has(Feature::splice);
-  // Multishot accept came in 5.19 and multishot recv in 6.0; the opcode probe
-  // cannot see flags, so the kernel version decides.
-  caps_.multishot_accept = k.at_least(5, 19) && !off.has(Feature::multishot_accept);
-  caps_.multishot_recv = k.at_least(6, 0) && !off.has(Feature::multishot_recv);
-  caps_.linked_ops = true;
-  caps_.sendfile = false;
-  caps_.nonblocking_fds = false;
-  if (probe != nullptr) io_uring_free_probe(probe);
+  caps_ = native_capabilities(ring_, off);
   // REPORT_USAGE (6.2) tells us when the kernel copied a zero-copy send.
-  if (k.at_least(6, 2)) zc_flags_ = IORING_SEND_ZC_REPORT_USAGE;
+  if (kernel_version().at_least(6, 2)) zc_flags_ = IORING_SEND_ZC_REPORT_USAGE;
 
-  if (!off.has(Feature::fixed_files)) {
+  if (caps_.fixed_files) {
     int r = io_uring_register_files_sparse(&ring_, options_.fd_slots);
     ++stats_.syscalls;
     caps_.fixed_files = r == 0;
@@ -153,8 +141,7 @@ void UringBackend::detach_fd(std::uint32_t slot, int) noexcept {
 
 std::error_code UringBackend::attach_buffers(BufferPool& pool) noexcept {
   pool_ = &pool;
-  const FeatureSet& off = options_.disabled;
-  if (!off.has(Feature::fixed_buffers)) {
+  if (caps_.fixed_buffers) {
     std::vector<iovec> iovecs(pool.count());
     for (std::uint32_t i = 0; i < pool.count(); ++i) iovecs[i] = {pool.data(i), pool.buffer_size()};
     ++stats_.syscalls;
@@ -168,8 +155,9 @@ std::error_code UringBackend::attach_buffers(BufferPool& pool) noexcept {
     features_.buffers_note = "fixed_buffers disabled";
   }
 
+  bool want_buf_ring = caps_.buf_ring;
   caps_.buf_ring = false;
-  if (!off.has(Feature::buf_ring) && pool.recv_count() > 0 && pool.recv_count() <= 32768) {
+  if (want_buf_ring && pool.recv_count() > 0 && pool.recv_count() <= 32768) {
     unsigned entries = 1;
     while (entries < pool.recv_count()) entries <<= 1;
     buf_ring_bytes_ = entries * sizeof(io_uring_buf);
@@ -359,6 +347,9 @@ bool UringBackend::translate(const io_uring_cqe& cqe, Completion& c) noexcept {
   c.op = reinterpret_cast<Op*>(ud & ~tag_mask);
   c.tag = std::uint8_t(ud & tag_mask);
   c.result = cqe.res;
+  // An io-wq worker interrupted by a cancel can leak the kernel's internal
+  // restart codes (ERESTARTSYS = 512 ... ERESTART_RESTARTBLOCK = 516).
+  if (c.result <= -512 && c.result >= -516) c.result = -EINTR;
   c.flags = 0;
   c.buffer_id = 0;
   if (cqe.flags & IORING_CQE_F_MORE) c.flags |= completion_more;

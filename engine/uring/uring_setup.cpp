@@ -65,6 +65,25 @@ int setup_ring(io_uring& ring, const EngineOptions& options, std::string& mode) 
   return ret;
 }
 
+Capabilities native_capabilities(io_uring& ring, const FeatureSet& off) noexcept {
+  Capabilities caps;
+  KernelVersion k = kernel_version();
+  io_uring_probe* probe = io_uring_get_probe_ring(&ring);
+  auto has_op = [&](int op) { return probe != nullptr && io_uring_opcode_supported(probe, op); };
+  caps.send_zc = has_op(IORING_OP_SEND_ZC) && !off.has(Feature::send_zc);
+  caps.splice = has_op(IORING_OP_SPLICE) && !off.has(Feature::splice);
+  caps.multishot_accept = k.at_least(5, 19) && !off.has(Feature::multishot_accept);
+  caps.multishot_recv = k.at_least(6, 0) && !off.has(Feature::multishot_recv);
+  caps.buf_ring = k.at_least(5, 19) && !off.has(Feature::buf_ring);
+  caps.fixed_files = !off.has(Feature::fixed_files);
+  caps.fixed_buffers = !off.has(Feature::fixed_buffers);
+  caps.linked_ops = true;
+  caps.sendfile = false;
+  caps.nonblocking_fds = false;
+  if (probe != nullptr) io_uring_free_probe(probe);
+  return caps;
+}
+
 std::string describe_setup_error(int error) {
   std::string s = std::string("io_uring_setup: ") + std::strerror(error);
   std::ifstream sysctl("/proc/sys/kernel/io_uring_disabled");
@@ -128,17 +147,30 @@ void probe_uring(const EngineOptions& options, Features& f) {
   }
   f.registered_ring_fd = io_uring_register_ring_fd(&ring) == 1;
 
+  Capabilities caps = native_capabilities(ring, options.disabled);
+  if (caps.fixed_files) caps.fixed_files = io_uring_register_files_sparse(&ring, 16) == 0;
+  if (caps.send_zc) f.active.add(Feature::send_zc);
+  if (caps.multishot_accept) f.active.add(Feature::multishot_accept);
+  if (caps.multishot_recv && caps.buf_ring) f.active.add(Feature::multishot_recv);
+  if (caps.buf_ring) f.active.add(Feature::buf_ring);
+  if (caps.fixed_files) f.active.add(Feature::fixed_files);
+  if (caps.splice) f.active.add(Feature::splice);
+  if (mode.find("defer_taskrun") != std::string::npos) f.active.add(Feature::defer_taskrun);
+
   // Would the buffer pool register? Root has CAP_IPC_LOCK; others are held to
   // RLIMIT_MEMLOCK, and then the engine falls back to plain buffers.
   std::size_t bytes = std::size_t(options.buffer_count) * options.buffer_size_bytes;
   void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem != MAP_FAILED) {
+  if (mem != MAP_FAILED && !options.disabled.has(Feature::fixed_buffers)) {
     iovec iov{mem, bytes};
     int r = io_uring_register_buffers(&ring, &iov, 1);
     f.buffers_registered = r == 0;
+    if (r == 0 && caps.fixed_buffers) f.active.add(Feature::fixed_buffers);
     if (r < 0) f.buffers_note = std::string("io_uring_register_buffers: ") + std::strerror(-r);
-    ::munmap(mem, bytes);
+  } else if (options.disabled.has(Feature::fixed_buffers)) {
+    f.buffers_note = "fixed_buffers disabled";
   }
+  if (mem != MAP_FAILED) ::munmap(mem, bytes);
   io_uring_queue_exit(&ring);
 }
 

@@ -30,6 +30,12 @@ KernelVersion kernel_version() noexcept;
 // setup that worked.
 int setup_ring(io_uring& ring, const EngineOptions& options, std::string& mode) noexcept;
 
+// What a ring of this kernel offers natively, less what `disabled` turns off:
+// opcodes from the probe; multishot accept (5.19) and recv (6.0) by kernel
+// version, since the opcode probe cannot see flags. fixed_files, fixed_buffers
+// and buf_ring are settled later by registering.
+Capabilities native_capabilities(io_uring& ring, const FeatureSet& disabled) noexcept;
+
 // "EPERM (kernel.io_uring_disabled=2)" and the like.
 std::string describe_setup_error(int error);
 

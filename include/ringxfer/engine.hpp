@@ -120,6 +120,8 @@ class Engine {
   OpId send(Socket socket, std::span<const std::byte> data, F&& handler) {
     return start_send(socket, data, adapt_bytes(std::forward<F>(handler)));
   }
+  // (send_zc, read and write take a pool Buffer; an empty one gives
+  // std::errc::invalid_argument.)
   // Zero-copy send of a pool buffer: handler(ec, bytes_sent) runs at the send
   // result; the buffer belongs to the engine until the kernel's notification
   // and then returns to the pool by itself.
