@@ -13,6 +13,9 @@
 //
 // An operation that cannot start (no free op slot) returns an empty OpId and
 // its handler is never called.
+//
+// Operations in flight at the same time are not ordered against each other,
+// even on one socket: keep one send in flight per socket when order matters.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
