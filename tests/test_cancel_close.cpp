@@ -489,6 +489,77 @@ BOOST_FIXTURE_TEST_CASE(engine_destruction_with_zero_copy_notification_pending, 
   }
 }
 
+BOOST_FIXTURE_TEST_CASE(ops_started_from_handlers_during_destruction, EngineFixture) {
+  // A handler run by ~Engine (operation_canceled) tries to start a new op.
+  // Either it does not start (empty OpId, handler never called) or it
+  // completes before the destructor returns — never a handler call later.
+  struct St {
+    Engine* e = nullptr;
+    Once first;
+    OpId second_id;
+    bool second_tried = false;
+    Once second;
+  };
+  St& st = state<St>();
+  st.e = &engine();
+  BOOST_REQUIRE(engine().timeout(10s, [x = &st](std::error_code ec) {
+    ++x->first.calls;
+    x->first.ec = ec;
+    x->second_tried = true;
+    x->second_id = x->e->timeout(1ms, [x](std::error_code ec2) {
+      ++x->second.calls;
+      x->second.ec = ec2;
+    });
+  }));
+  run_for(engine(), 20ms);
+  destroy_engine();
+  BOOST_CHECK_EQUAL(st.first.calls, 1);
+  BOOST_CHECK(is_canceled(st.first.ec));
+  BOOST_CHECK(st.second_tried);
+  if (st.second_id) BOOST_CHECK_EQUAL(st.second.calls, 1);
+  else BOOST_CHECK_EQUAL(st.second.calls, 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(close_while_zero_copy_notification_pending, EngineFixture) {
+  // Close the socket right after send_zc's handler ran (its buffer may still
+  // wait for the notification): the buffer still comes back to the pool.
+  ringxfer::EngineOptions o = variant_options();
+  o.recv_buffer_count = 8;
+  o.buffer_count = 9;  // one send buffer
+  Engine& e = reset(o);
+  for (int round = 0; round < 20; ++round) {
+    SocketPair p = engine_pair(e);
+    CollectSink& sink = state<CollectSink>();
+    BOOST_REQUIRE(start_collect(e, p.b, sink));
+    Buffer b = e.acquire_buffer();
+    BOOST_REQUIRE(b);
+    b.resize(b.capacity());
+    struct St {
+      Engine* e = nullptr;
+      Socket s;
+      Once send, close;
+    };
+    St& st = state<St>();
+    st.e = &e;
+    st.s = p.a;
+    BOOST_REQUIRE(e.send_zc(p.a, std::move(b), [x = &st](std::error_code ec, std::size_t n) {
+      ++x->send.calls;
+      x->send.ec = ec;
+      x->send.bytes = n;
+      x->e->close(x->s, [x](std::error_code cec) {
+        ++x->close.calls;
+        x->close.ec = cec;
+      });
+    }));
+    RX_REQUIRE_UNTIL(e, st.send.calls > 0 && st.close.calls > 0, short_deadline);
+    RX_CHECK_OK(st.send.ec);
+    RX_CHECK_OK(st.close.ec);
+    RX_REQUIRE_UNTIL(e, free_send_buffers(e) == 1, short_deadline);
+    RX_REQUIRE_UNTIL(e, sink.done(), short_deadline);
+    RX_CHECK_OK(close_and_wait(e, p.b));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(one_engine_per_thread) {
   // Two engines on two threads at once, each streaming 16 MiB over its own
   // connection: engines share no state.

@@ -180,6 +180,19 @@ BOOST_FIXTURE_TEST_CASE(accept_on_a_connected_socket_fails, EngineFixture) {
   RX_CHECK_OK(close_and_wait(engine(), p.b));
 }
 
+BOOST_FIXTURE_TEST_CASE(shutdown_with_bad_how, EngineFixture) {
+  SocketPair p = engine_pair(engine());
+  Once& st = state<Once>();
+  BOOST_REQUIRE(engine().shutdown(p.a, 42, [x = &st](std::error_code ec) {
+    ++x->calls;
+    x->ec = ec;
+  }));
+  RX_REQUIRE_UNTIL(engine(), st.calls > 0, short_deadline);
+  RX_CHECK_EC(st.ec, std::errc::invalid_argument);
+  RX_CHECK_OK(close_and_wait(engine(), p.a));
+  RX_CHECK_OK(close_and_wait(engine(), p.b));
+}
+
 BOOST_FIXTURE_TEST_CASE(tiny_buffers_many_recv_completions, EngineFixture) {
   // 1 KiB buffers, 2 receive buffers: a 2 MiB stream becomes thousands of
   // recv completions and constant ring refills.

@@ -247,6 +247,83 @@ BOOST_FIXTURE_TEST_CASE(pipe_to_socket, EngineFixture) {
   RX_CHECK_OK(close_and_wait(engine(), p.b));
 }
 
+BOOST_FIXTURE_TEST_CASE(file_to_socket_at_file_position, EngineFixture) {
+  // src_offset -1 on a file: the file position, which the splice advances.
+  const Pattern pat(51);
+  TempFile tf;
+  tf.fill(pat, 100000);
+  File f = open_file(engine(), tf.path(), O_RDONLY);
+  SocketPair p = engine_pair(engine());
+  CollectSink& sink = state<CollectSink>();
+  BOOST_REQUIRE(start_collect(engine(), p.b, sink));
+  struct St {
+    Engine* e = nullptr;
+    File f;
+    Socket s;
+    SpliceResult first, second;
+  };
+  St& st = state<St>();
+  st.e = &engine();
+  st.f = f;
+  st.s = p.a;
+  BOOST_REQUIRE(engine().splice(f, -1, p.a, -1, 30000, [x = &st](std::error_code ec, std::size_t n) {
+    x->first.on(ec, n);
+    SpliceResult* r = &x->second;
+    x->e->splice(x->f, -1, x->s, -1, 20000, [r](std::error_code ec2, std::size_t n2) { r->on(ec2, n2); });
+  }));
+  RX_REQUIRE_UNTIL(engine(), st.second.calls > 0, short_deadline);
+  RX_CHECK_OK(st.first.ec);
+  RX_CHECK_OK(st.second.ec);
+  BOOST_CHECK_EQUAL(st.first.bytes, 30000u);
+  BOOST_CHECK_EQUAL(st.second.bytes, 20000u);
+  shutdown_write(engine(), p.a);
+  RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
+  BOOST_CHECK(sink.bytes == pat.make(0, 50000));
+  RX_CHECK_OK(close_and_wait(engine(), f));
+  RX_CHECK_OK(close_and_wait(engine(), p.a));
+  RX_CHECK_OK(close_and_wait(engine(), p.b));
+}
+
+BOOST_FIXTURE_TEST_CASE(failed_splice_leaves_no_bytes_in_the_pipe_pool, EngineFixture) {
+  // One pipe in the pool. A splice into a connection whose peer resets fails
+  // part-way, possibly with bytes left in its pipe; the next splice that gets
+  // the pipe must deliver exactly its own bytes (no leftovers from before).
+  ringxfer::EngineOptions o = variant_options();
+  o.pipe_count = 1;
+  Engine& e = reset(o);
+  const Pattern junk(52), good(53);
+  TempFile jf, gf;
+  jf.fill(junk, 16 * MiB);
+  gf.fill(good, 1 * MiB);
+  File jfile = open_file(e, jf.path(), O_RDONLY);
+  File gfile = open_file(e, gf.path(), O_RDONLY);
+  HalfPair victim = half_pair(e);  // the peer never reads, then resets
+  SpliceResult& r1 = state<SpliceResult>();
+  BOOST_REQUIRE(start_splice(e, jfile, 0, victim.sock, -1, 16 * MiB, r1));
+  run_for(e, 100ms);
+  BOOST_CHECK_EQUAL(r1.calls, 0);
+  close_with_reset(victim.peer);
+  RX_REQUIRE_UNTIL(e, r1.calls > 0, short_deadline);
+  BOOST_CHECK_MESSAGE(r1.ec, "splice into a reset connection succeeded");
+  BOOST_CHECK_LT(r1.bytes, 16 * MiB);
+  BOOST_TEST_MESSAGE("splice into reset peer: " << describe(r1.ec) << " after " << r1.bytes << " bytes");
+
+  SocketPair p = engine_pair(e);
+  StreamSink& sink = state<StreamSink>(good);
+  BOOST_REQUIRE(start_sink(e, p.b, sink));
+  SpliceResult& r2 = state<SpliceResult>();
+  BOOST_REQUIRE(start_splice(e, gfile, 0, p.a, -1, 1 * MiB, r2));
+  RX_REQUIRE_UNTIL(e, r2.calls > 0, short_deadline);
+  RX_CHECK_OK(r2.ec);
+  BOOST_CHECK_EQUAL(r2.bytes, 1 * MiB);
+  shutdown_write(e, p.a);
+  RX_REQUIRE_UNTIL(e, sink.done(), short_deadline);
+  check_sink(sink, 1 * MiB);
+  for (ringxfer::FdRef h : {ringxfer::FdRef(jfile), ringxfer::FdRef(gfile), ringxfer::FdRef(victim.sock),
+                            ringxfer::FdRef(p.a), ringxfer::FdRef(p.b)})
+    RX_CHECK_OK(close_and_wait(e, h));
+}
+
 BOOST_FIXTURE_TEST_CASE(splice_of_zero_bytes, EngineFixture) {
   TempFile tf;
   tf.fill(Pattern(50), 1000);
