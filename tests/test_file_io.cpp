@@ -205,6 +205,10 @@ BOOST_FIXTURE_TEST_CASE(open_errors, EngineFixture) {
 BOOST_FIXTURE_TEST_CASE(open_creates_with_mode, EngineFixture) {
   std::string path = std::string("/tmp/ringxfer-test-create-") + std::to_string(::getpid());
   ::unlink(path.c_str());
+  struct Unlink {
+    std::string p;
+    ~Unlink() { ::unlink(p.c_str()); }
+  } cleanup{path};
   File f;
   RX_REQUIRE_OK(engine().open(path.c_str(), O_RDWR | O_CREAT | O_EXCL, f, 0600));
   struct stat st {};
@@ -215,7 +219,6 @@ BOOST_FIXTURE_TEST_CASE(open_creates_with_mode, EngineFixture) {
   BOOST_CHECK(fd >= 0 && fd_is_open(fd));
   RX_CHECK_OK(close_and_wait(engine(), f));
   BOOST_CHECK_EQUAL(engine().native_handle(f), -1);
-  ::unlink(path.c_str());
 }
 
 BOOST_FIXTURE_TEST_CASE(write_to_read_only_file_fails, EngineFixture) {

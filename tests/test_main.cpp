@@ -33,6 +33,11 @@ struct VariantGate {
     ::sigaction(SIGPIPE, &sa, nullptr);
 
     ringxfer::EngineOptions options = rxtest::variant_options();
+    // Test hook for the skip path itself (ctest conformance.skip_when_uring_unusable):
+    // pretend io_uring_setup fails with this errno.
+    if (const char* e = std::getenv("RINGXFER_TEST_SIMULATE_URING_SETUP_ERRNO")) {
+      options.simulate_uring_setup_errno = std::atoi(e);
+    }
     ringxfer::Features f = ringxfer::probe_features(options);
     std::cout << "ringxfer-conformance: variant " << rxtest::variant_name() << ", kernel " << f.kernel_release
               << ", liburing " << f.liburing_version << ", io_uring usable: " << (f.io_uring_usable ? "yes" : "no")
