@@ -43,7 +43,10 @@ BOOST_FIXTURE_TEST_CASE(adopt_makes_non_blocking, EngineFixture) {
   BOOST_CHECK(s.valid());
   int fd = engine().native_handle(s);
   BOOST_REQUIRE_GE(fd, 0);
-  BOOST_CHECK((::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+  // engine.hpp: "Takes ownership of `fd` (made non-blocking)".
+  BOOST_CHECK_MESSAGE((::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0,
+                      "adopt() left the fd blocking on the " << ringxfer::to_string(engine().features().backend)
+                                                             << " backend, contrary to engine.hpp");
   RX_CHECK_OK(close_and_wait(engine(), s));
 }
 
