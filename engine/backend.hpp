@@ -30,6 +30,7 @@ enum class Opcode : std::uint8_t {
   recv,       // fd. use_buf_ring: backend picks a receive buffer (completion.buffer_id,
               // flag buffer); otherwise addr/len is the buffer (core remembers which)
   send,       // fd, addr/len, flags (MSG_*)
+  sendmsg,    // fd, addr = struct msghdr* (gather; lives in the op), len = its total bytes, flags
   send_zc,    // fd, addr/len, buf_index (fixed buffer or -1). Two completions: the result
               // (flag more) and later the notification (flag notif, maybe zc_copied)
   splice,     // fd -> fd_out, offset/offset_out (-1 = none), len, flags (SPLICE_F_*)

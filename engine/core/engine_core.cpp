@@ -189,6 +189,7 @@ void EngineCore::dispatch(const Completion& c) noexcept {
     case OpKind::connect: on_connect(op, c); break;
     case OpKind::recv: on_recv(op, c); break;
     case OpKind::send:
+    case OpKind::sendv:
     case OpKind::send_zc:
     case OpKind::write: on_out(op, c); break;
     case OpKind::splice: on_splice(op, c); break;

@@ -6,13 +6,16 @@
 #include <cstdint>
 #include <memory>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include "backend.hpp"
 #include "ringxfer/address.hpp"
 #include "ringxfer/engine.hpp"
 
 namespace ringxfer::detail {
 
-enum class OpKind : std::uint8_t { accept, connect, recv, send, send_zc, splice, read, write, timeout, shutdown, close };
+enum class OpKind : std::uint8_t { accept, connect, recv, send, sendv, send_zc, splice, read, write, timeout, shutdown, close };
 
 // Sub-request tags: which part of an operation a completion belongs to.
 enum Tag : std::uint8_t {
@@ -64,6 +67,10 @@ struct alignas(op_alignment) Op {
   std::error_code first_error;      // splice: an error seen while other parts were in flight
   Timespec timespec;
   Address address;                  // connect
+  iovec pieces[max_gather];         // sendv: what the user gave
+  std::uint32_t piece_count = 0;
+  iovec pending[max_gather];        // sendv: what is left, for the next sendmsg
+  msghdr message{};                 // sendv: names `pending`; read by the kernel after submit
   int new_fd = -1;                  // connect: the socket being connected
   std::uint32_t new_slot = invalid_slot;
 };

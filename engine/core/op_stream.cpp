@@ -224,6 +224,46 @@ OpId EngineCore::start_send(Socket socket, std::span<const std::byte> data, Hand
   return id_of(op);
 }
 
+OpId EngineCore::start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces,
+                              Handler handler) noexcept {
+  Op* op = new_op(OpKind::sendv, std::move(handler));
+  if (op == nullptr) return {};
+  op->handle = socket;
+  if (pieces.size() > max_gather) {
+    fail_soon(op, std::make_error_code(std::errc::invalid_argument));
+    return id_of(op);
+  }
+  for (const auto& piece : pieces) {
+    op->pieces[op->piece_count++] = {const_cast<std::byte*>(piece.data()), piece.size()};
+    op->length += piece.size();
+  }
+  submit_out_chunk(op);
+  return id_of(op);
+}
+
+// The iovecs still to send after `done` bytes, into op->message.
+static std::size_t prepare_gather(Op* op) noexcept {
+  std::size_t skip = op->done;
+  std::size_t n = 0;
+  std::size_t bytes = 0;
+  for (std::uint32_t i = 0; i < op->piece_count; ++i) {
+    iovec piece = op->pieces[i];
+    if (skip >= piece.iov_len) {
+      skip -= piece.iov_len;
+      continue;
+    }
+    piece.iov_base = static_cast<std::byte*>(piece.iov_base) + skip;
+    piece.iov_len -= skip;
+    skip = 0;
+    op->pending[n++] = piece;
+    bytes += piece.iov_len;
+  }
+  op->message = {};
+  op->message.msg_iov = op->pending;
+  op->message.msg_iovlen = n;
+  return bytes;
+}
+
 OpId EngineCore::start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept {
   Op* op = new_op(OpKind::send_zc, std::move(handler));
   if (op == nullptr) return {};  // the lease goes back to the pool with `buffer`
@@ -283,6 +323,12 @@ void EngineCore::submit_out_chunk(Op* op) noexcept {
       } else {
         r.opcode = Opcode::send;
       }
+      r.flags = MSG_NOSIGNAL;
+      break;
+    case OpKind::sendv:
+      r.opcode = Opcode::sendmsg;
+      r.len = std::uint32_t(std::min(prepare_gather(op), max_request_bytes));
+      r.addr = &op->message;
       r.flags = MSG_NOSIGNAL;
       break;
     case OpKind::write:

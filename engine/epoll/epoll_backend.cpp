@@ -246,6 +246,7 @@ EpollBackend::QueueRef EpollBackend::queue_for(const Request& r) const noexcept 
       return {pollable(r.fd.fd), read_dir};
     case Opcode::connect:
     case Opcode::send:
+    case Opcode::sendmsg:
     case Opcode::send_zc:
     case Opcode::write:
       return {pollable(r.fd.fd), write_dir};

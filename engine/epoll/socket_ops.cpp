@@ -19,7 +19,8 @@ EpollBackend::Progress EpollBackend::attempt(RequestNode& node, FdState* state) 
     case Opcode::accept: return attempt_accept(node, state);
     case Opcode::connect: return attempt_connect(node, state);
     case Opcode::recv: return attempt_recv(node, state);
-    case Opcode::send: return attempt_send(node, state);
+    case Opcode::send:
+    case Opcode::sendmsg: return attempt_send(node, state);
     case Opcode::send_zc: return attempt_send_zc(node, state);
     case Opcode::splice: return attempt_splice(node);
     case Opcode::sendfile: return attempt_sendfile(node);
@@ -166,8 +167,10 @@ EpollBackend::Progress EpollBackend::attempt_recv(RequestNode& node, FdState* s)
 
 EpollBackend::Progress EpollBackend::attempt_send(RequestNode& node, FdState* s) noexcept {
   const Request& r = node.request;
+  const int flags = r.flags | MSG_NOSIGNAL | MSG_DONTWAIT;
   const long sent = call([&] {
-    return ::send(r.fd.fd, r.addr, r.len, r.flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+    return r.opcode == Opcode::sendmsg ? ::sendmsg(r.fd.fd, static_cast<const msghdr*>(r.addr), flags)
+                                       : ::send(r.fd.fd, r.addr, r.len, flags);
   });
   if (sent == -EAGAIN) {
     if (s != nullptr) s->write_full = true;

@@ -267,6 +267,10 @@ void UringBackend::submit(const Request& r) noexcept {
       io_uring_prep_send(sqe, fd, r.addr, r.len, r.flags);
       use_fd(sqe, r.fd);
       break;
+    case Opcode::sendmsg:
+      io_uring_prep_sendmsg(sqe, fd, static_cast<const msghdr*>(r.addr), unsigned(r.flags));
+      use_fd(sqe, r.fd);
+      break;
     case Opcode::send_zc:
       if (r.buf_index >= 0) {
         io_uring_prep_send_zc_fixed(sqe, fd, r.addr, r.len, r.flags, zc_flags_, unsigned(r.buf_index));

@@ -45,6 +45,7 @@ struct Outcome {
 
 inline constexpr std::size_t handler_capacity_bytes = 64;
 inline constexpr std::size_t until_eof = ~std::size_t(0);
+inline constexpr std::size_t max_gather = 8;  // pieces in one sendv
 using Handler = InlineFunction<void(Outcome&), handler_capacity_bytes>;
 using Task = InlineFunction<void(), handler_capacity_bytes>;
 
@@ -80,11 +81,14 @@ class Engine {
   std::size_t in_flight() const noexcept;
 
   // ---- handles (setup; synchronous) ----------------------------------------
-  // Takes ownership of `fd` (made non-blocking) and registers it.
+  // Takes ownership of `fd` and registers it. The engine sets the fd's mode to
+  // what its backend needs: O_NONBLOCK on epoll; blocking on io_uring, which
+  // polls sockets itself (an O_NONBLOCK pipe or socket would make io_uring
+  // splice hand EAGAIN back instead of waiting). On error the fd stays yours.
   std::error_code adopt(int fd, Socket& out) noexcept;
   std::error_code adopt(int fd, File& out) noexcept;
   std::error_code open(const char* path, int flags, File& out, unsigned mode = 0644) noexcept;
-  // A non-blocking listening TCP socket with SO_REUSEADDR.
+  // A listening TCP socket with SO_REUSEADDR (mode as for adopt()).
   std::error_code listen(const Address& address, Socket& out, int backlog = 1024) noexcept;
   std::error_code local_address(FdRef handle, Address& out) const noexcept;
   // The fd behind a handle, or -1 if the handle is stale. For setsockopt and
@@ -122,6 +126,13 @@ class Engine {
   template <class F>
   OpId send(Socket socket, std::span<const std::byte> data, F&& handler) {
     return start_send(socket, data, adapt_bytes(std::forward<F>(handler)));
+  }
+  // Gather send: all bytes of up to max_gather pieces in order, in as few
+  // syscalls as the kernel allows (sendmsg), continuing after short sends:
+  // handler(ec, bytes_sent). More pieces than max_gather: invalid_argument.
+  template <class F>
+  OpId sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, F&& handler) {
+    return start_sendv(socket, pieces, adapt_bytes(std::forward<F>(handler)));
   }
   // (send_zc, read and write take a pool Buffer; an empty one gives
   // std::errc::invalid_argument.)
@@ -197,6 +208,7 @@ class Engine {
   OpId start_connect(const Address& address, Handler handler) noexcept;
   OpId start_recv(Socket socket, Handler handler) noexcept;
   OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler) noexcept;
+  OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler) noexcept;
   OpId start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept;
   OpId start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
                     std::size_t length, Handler handler) noexcept;
