@@ -99,6 +99,7 @@ std::error_code UringBackend::init() noexcept {
 
   const FeatureSet& off = options_.disabled;
   caps_ = native_capabilities(ring_, off);
+  list_opcodes(ring_, features_);
   // REPORT_USAGE (6.2) tells us when the kernel copied a zero-copy send.
   if (kernel_version().at_least(6, 2)) zc_flags_ = IORING_SEND_ZC_REPORT_USAGE;
 

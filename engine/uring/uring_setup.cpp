@@ -94,6 +94,27 @@ std::string describe_setup_error(int error) {
   return s;
 }
 
+void list_opcodes(io_uring& ring, Features& f) {
+  f.opcodes.clear();
+  if (io_uring_probe* probe = io_uring_get_probe_ring(&ring)) {
+    struct Op {
+      const char* name;
+      int opcode;
+    } used[] = {
+        {"ACCEPT", IORING_OP_ACCEPT},       {"CONNECT", IORING_OP_CONNECT},
+        {"RECV", IORING_OP_RECV},           {"SEND", IORING_OP_SEND},
+        {"SENDMSG", IORING_OP_SENDMSG},
+        {"SEND_ZC", IORING_OP_SEND_ZC},     {"SPLICE", IORING_OP_SPLICE},
+        {"READ", IORING_OP_READ},           {"WRITE", IORING_OP_WRITE},
+        {"READ_FIXED", IORING_OP_READ_FIXED}, {"WRITE_FIXED", IORING_OP_WRITE_FIXED},
+        {"TIMEOUT", IORING_OP_TIMEOUT},     {"ASYNC_CANCEL", IORING_OP_ASYNC_CANCEL},
+        {"SHUTDOWN", IORING_OP_SHUTDOWN},   {"CLOSE", IORING_OP_CLOSE},
+    };
+    for (const Op& op : used) f.opcodes.push_back({op.name, io_uring_opcode_supported(probe, op.opcode) != 0});
+    io_uring_free_probe(probe);
+  }
+}
+
 void probe_uring(const EngineOptions& options, Features& f) {
   f.liburing_version = RINGXFER_LIBURING_VERSION;
   io_uring ring;
@@ -129,22 +150,7 @@ void probe_uring(const EngineOptions& options, Features& f) {
     f.setup_flags.push_back({flag.name, ok});
   }
 
-  if (io_uring_probe* probe = io_uring_get_probe_ring(&ring)) {
-    struct Op {
-      const char* name;
-      int opcode;
-    } used[] = {
-        {"ACCEPT", IORING_OP_ACCEPT},       {"CONNECT", IORING_OP_CONNECT},
-        {"RECV", IORING_OP_RECV},           {"SEND", IORING_OP_SEND},
-        {"SEND_ZC", IORING_OP_SEND_ZC},     {"SPLICE", IORING_OP_SPLICE},
-        {"READ", IORING_OP_READ},           {"WRITE", IORING_OP_WRITE},
-        {"READ_FIXED", IORING_OP_READ_FIXED}, {"WRITE_FIXED", IORING_OP_WRITE_FIXED},
-        {"TIMEOUT", IORING_OP_TIMEOUT},     {"ASYNC_CANCEL", IORING_OP_ASYNC_CANCEL},
-        {"SHUTDOWN", IORING_OP_SHUTDOWN},   {"CLOSE", IORING_OP_CLOSE},
-    };
-    for (const Op& op : used) f.opcodes.push_back({op.name, io_uring_opcode_supported(probe, op.opcode) != 0});
-    io_uring_free_probe(probe);
-  }
+  list_opcodes(ring, f);
   f.registered_ring_fd = io_uring_register_ring_fd(&ring) == 1;
 
   Capabilities caps = native_capabilities(ring, options.disabled);

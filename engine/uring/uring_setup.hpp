@@ -36,6 +36,9 @@ int setup_ring(io_uring& ring, const EngineOptions& options, std::string& mode) 
 // and buf_ring are settled later by registering.
 Capabilities native_capabilities(io_uring& ring, const FeatureSet& disabled) noexcept;
 
+// The opcodes the engine uses, each with the kernel's yes or no.
+void list_opcodes(io_uring& ring, Features& features);
+
 // "EPERM (kernel.io_uring_disabled=2)" and the like.
 std::string describe_setup_error(int error);
 
