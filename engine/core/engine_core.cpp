@@ -255,6 +255,17 @@ void EngineCore::release_if_idle(Op* op) noexcept {
   ops_.release(op);
 }
 
+bool EngineCore::take_buffer(Op* op, Buffer& buffer) noexcept {
+  if (!buffer) {
+    fail_soon(op, std::make_error_code(std::errc::invalid_argument));
+    return false;
+  }
+  op->length = buffer.size();
+  op->buffer = std::int32_t(pool_->detach(buffer));
+  op->data = pool_->data(std::uint32_t(op->buffer));
+  return true;
+}
+
 void EngineCore::cancel_requests(Op* op) noexcept {
   if (starved_.remove(op)) {
     fail_soon(op, std::make_error_code(std::errc::operation_canceled));

@@ -95,6 +95,9 @@ class EngineCore {
   void finish(Op* op, Outcome& outcome) noexcept;
   void finish(Op* op, std::error_code error, std::size_t bytes = 0) noexcept;
   void release_if_idle(Op* op) noexcept;
+  // The op takes the buffer from the lease (it is the engine's until the op
+  // ends). An empty lease fails the op with invalid_argument: returns false.
+  bool take_buffer(Op* op, Buffer& buffer) noexcept;
   void cancel_requests(Op* op) noexcept;
   // The slot behind a handle; nullptr if stale.
   FdSlot* slot_of(FdRef ref) noexcept { return fds_.lookup(ref); }

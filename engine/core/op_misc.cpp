@@ -14,11 +14,7 @@ OpId EngineCore::start_read(FdRef handle, std::int64_t offset, Buffer buffer, Ha
   if (op == nullptr) return {};
   op->handle = handle;
   op->offset = offset;
-  if (!buffer) {
-    fail_soon(op, std::make_error_code(std::errc::invalid_argument));
-    return id_of(op);
-  }
-  op->buffer = std::int32_t(pool_->detach(buffer));
+  if (!take_buffer(op, buffer)) return id_of(op);
   FdSlot* slot = slot_of(handle);
   if (slot == nullptr) {
     fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));

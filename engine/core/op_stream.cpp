@@ -268,14 +268,8 @@ OpId EngineCore::start_send_zc(Socket socket, Buffer buffer, Handler handler) no
   Op* op = new_op(OpKind::send_zc, std::move(handler));
   if (op == nullptr) return {};  // the lease goes back to the pool with `buffer`
   op->handle = socket;
-  if (!buffer) {
-    fail_soon(op, std::make_error_code(std::errc::invalid_argument));
-    return id_of(op);
-  }
-  op->length = buffer.size();
   // From here until the last notification the buffer is the engine's.
-  op->buffer = std::int32_t(pool_->detach(buffer));
-  op->data = pool_->data(std::uint32_t(op->buffer));
+  if (!take_buffer(op, buffer)) return id_of(op);
   if (!caps_.send_zc) ++stats_.fallbacks;
   submit_out_chunk(op);
   return id_of(op);
@@ -286,13 +280,7 @@ OpId EngineCore::start_write(FdRef handle, std::int64_t offset, Buffer buffer, H
   if (op == nullptr) return {};
   op->handle = handle;
   op->offset_out = offset;
-  if (!buffer) {
-    fail_soon(op, std::make_error_code(std::errc::invalid_argument));
-    return id_of(op);
-  }
-  op->length = buffer.size();
-  op->buffer = std::int32_t(pool_->detach(buffer));
-  op->data = pool_->data(std::uint32_t(op->buffer));
+  if (!take_buffer(op, buffer)) return id_of(op);
   if (!caps_.fixed_buffers) ++stats_.fallbacks;
   submit_out_chunk(op);
   return id_of(op);
