@@ -35,6 +35,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -51,6 +52,15 @@ namespace rxtest {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+
+// The library names every test file uses (`using namespace rxtest;` brings
+// them in).
+using ringxfer::Address;
+using ringxfer::Buffer;
+using ringxfer::Engine;
+using ringxfer::File;
+using ringxfer::OpId;
+using ringxfer::Socket;
 
 inline constexpr std::size_t KiB = 1024;
 inline constexpr std::size_t MiB = 1024 * KiB;
@@ -108,6 +118,21 @@ inline ringxfer::EngineOptions variant_options() {
       break;
   }
   return o;
+}
+
+// The variant's options with a pool of `recv` receive buffers and `send` send
+// buffers (buffer_count = recv + send), each `size` bytes (0: the default).
+inline ringxfer::EngineOptions pool_options(std::uint32_t recv, std::uint32_t send, std::size_t size = 0) {
+  ringxfer::EngineOptions o = variant_options();
+  o.recv_buffer_count = recv;
+  o.buffer_count = recv + send;
+  if (size != 0) o.buffer_size_bytes = size;
+  return o;
+}
+
+// How many buffers of the pool acquire_buffer() can hand out.
+inline std::size_t send_buffer_count(const ringxfer::EngineOptions& o = variant_options()) {
+  return o.buffer_count - o.recv_buffer_count;
 }
 
 // SIGPIPE deliveries since start (the global fixture installs the counter).
@@ -345,6 +370,23 @@ inline HalfPair half_pair(ringxfer::Engine& engine) {
   return p;
 }
 
+// A pipe whose read end the engine adopted; the write end stays a plain fd.
+struct EnginePipe {
+  ringxfer::File rd;
+  UniqueFd wr;
+};
+
+inline EnginePipe engine_pipe(ringxfer::Engine& engine) {
+  int fds[2];
+  BOOST_REQUIRE_MESSAGE(::pipe2(fds, O_CLOEXEC) == 0, "pipe2: " << std::strerror(errno));
+  EnginePipe p;
+  p.wr = UniqueFd(fds[1]);
+  std::error_code ec = engine.adopt(fds[0], p.rd);
+  if (ec) ::close(fds[0]);
+  BOOST_REQUIRE_MESSAGE(!ec, "adopt: " << describe(ec));
+  return p;
+}
+
 inline void set_int_sockopt(int fd, int level, int name, int value) {
   BOOST_REQUIRE_MESSAGE(::setsockopt(fd, level, name, &value, sizeof value) == 0,
                         "setsockopt: " << std::strerror(errno));
@@ -377,6 +419,15 @@ inline std::error_code close_and_wait(ringxfer::Engine& engine, ringxfer::FdRef 
   BOOST_REQUIRE_MESSAGE(static_cast<bool>(id), "close() did not start");
   BOOST_REQUIRE_MESSAGE(run_until(engine, [&] { return st->done; }, timeout), "close did not complete");
   return st->ec;
+}
+
+// Closes each handle in turn (close_and_wait) and checks that every close
+// succeeded; a failure names the handle's place in the list.
+inline void close_all(ringxfer::Engine& engine, std::initializer_list<ringxfer::FdRef> handles) {
+  std::size_t i = 0;
+  for (ringxfer::FdRef h : handles) {
+    BOOST_TEST_CONTEXT("closing handle #" << i++ << " of the list") { RX_CHECK_OK(close_and_wait(engine, h)); }
+  }
 }
 
 // A port on 127.0.0.1 that refuses connections: a bound socket that never
@@ -512,29 +563,40 @@ class Rng {
   std::uint64_t s_;
 };
 
+// The bookkeeping of a multishot op's handler: the call with an error is the
+// final one (there must be exactly 1), and no call may come after it.
+struct FinalCall {
+  int final_calls = 0;
+  int calls_after_final = 0;
+  std::error_code final_error;
+
+  // Counts one handler call; true if it is a data call (no error), false if
+  // it is a final one.
+  bool note_call(std::error_code ec) {
+    if (final_calls > 0) ++calls_after_final;
+    if (!ec) return true;
+    ++final_calls;
+    final_error = ec;
+    return false;
+  }
+  bool done() const { return final_calls > 0; }
+};
+
 // A receiver for one multishot recv stream that checks every byte against a
 // Pattern as it arrives, counts calls and remembers the final error.
-struct StreamSink {
+struct StreamSink : FinalCall {
   Pattern pattern;
   std::uint64_t base = 0;  // the stream is expected to be pattern[base, base + n)
   std::uint64_t received = 0;
   std::uint64_t mismatch_at = UINT64_MAX;  // first bad stream offset
   Fnv1a64 checksum;
   int data_calls = 0;
-  int final_calls = 0;     // calls with an error (must end up exactly 1)
-  int calls_after_final = 0;
   int empty_buffer_calls = 0;  // success with an empty buffer
-  std::error_code final_error;
 
   explicit StreamSink(Pattern p = Pattern()) : pattern(p) {}
 
   void on_recv(std::error_code ec, ringxfer::Buffer buf) {
-    if (final_calls > 0) ++calls_after_final;
-    if (ec) {
-      ++final_calls;
-      final_error = ec;
-      return;
-    }
+    if (!note_call(ec)) return;
     ++data_calls;
     if (!buf || buf.size() == 0) {
       ++empty_buffer_calls;
@@ -553,8 +615,6 @@ struct StreamSink {
     checksum.update(bytes);
     received += bytes.size();
   }
-
-  bool done() const { return final_calls > 0; }
 };
 
 inline std::ostream& operator<<(std::ostream& os, const StreamSink& s) {
@@ -563,21 +623,11 @@ inline std::ostream& operator<<(std::ostream& os, const StreamSink& s) {
 }
 
 // A receiver that keeps every byte (for small streams checked as a whole).
-struct CollectSink {
+struct CollectSink : FinalCall {
   std::vector<std::byte> bytes;
-  int final_calls = 0;
-  int calls_after_final = 0;
-  std::error_code final_error;
   void on_recv(std::error_code ec, ringxfer::Buffer buf) {
-    if (final_calls > 0) ++calls_after_final;
-    if (ec) {
-      ++final_calls;
-      final_error = ec;
-      return;
-    }
-    bytes.insert(bytes.end(), buf.bytes().begin(), buf.bytes().end());
+    if (note_call(ec)) bytes.insert(bytes.end(), buf.bytes().begin(), buf.bytes().end());
   }
-  bool done() const { return final_calls > 0; }
 };
 
 inline ringxfer::OpId start_collect(ringxfer::Engine& engine, ringxfer::Socket s, CollectSink& sink) {
@@ -624,6 +674,9 @@ struct ChainSender {
   bool shutdown_done = false;
   std::error_code shutdown_error;
   bool do_shutdown = true;
+
+  ChainSender(ringxfer::Engine& e, ringxfer::Socket s, std::vector<std::byte> stream)
+      : engine(&e), socket(s), data(std::move(stream)) {}
 
   std::size_t next_size() {
     std::size_t n = (rng.next() % 4 == 0) ? rng.between(1, 4096) : rng.between(4096, max_chunk);
@@ -748,6 +801,19 @@ inline ringxfer::File open_file(ringxfer::Engine& engine, const char* path, int 
   return f;
 }
 
+// A pool buffer holding pattern[offset, offset + n); n defaults to the
+// buffer's whole capacity.
+inline ringxfer::Buffer filled(ringxfer::Engine& engine, const Pattern& pattern, std::uint64_t offset = 0,
+                               std::size_t n = SIZE_MAX) {
+  ringxfer::Buffer b = engine.acquire_buffer();
+  BOOST_REQUIRE_MESSAGE(b, "acquire_buffer(): no free send buffer");
+  if (n == SIZE_MAX) n = b.capacity();
+  BOOST_REQUIRE_LE(n, b.capacity());
+  pattern.fill(offset, b.storage().first(n));
+  b.resize(n);
+  return b;
+}
+
 // Counts the send-side buffers acquire_buffer() can hand out right now (and
 // gives them back).
 inline std::size_t free_send_buffers(ringxfer::Engine& engine, std::size_t limit = 100000) {
@@ -766,6 +832,19 @@ struct Once {
   std::error_code ec;
   std::size_t bytes = 0;
   bool done() const { return calls > 0; }
+  void record(std::error_code e, std::size_t n = 0) {
+    ++calls;
+    ec = e;
+    bytes = n;
+  }
 };
+
+// A handler that records its call in a Once: fits handler(ec) (timeout,
+// shutdown, close) and handler(ec, bytes) (send, sendv, send_zc, splice).
+struct Record {
+  Once* once;
+  void operator()(std::error_code ec, std::size_t n = 0) const { once->record(ec, n); }
+};
+inline Record record(Once& once) { return Record{&once}; }
 
 }  // namespace rxtest

@@ -5,12 +5,6 @@
 #include "support.hpp"
 
 using namespace rxtest;
-using ringxfer::Address;
-using ringxfer::Buffer;
-using ringxfer::Engine;
-using ringxfer::File;
-using ringxfer::OpId;
-using ringxfer::Socket;
 
 namespace {
 
@@ -83,11 +77,7 @@ BOOST_FIXTURE_TEST_CASE(cancel_idle_recv_then_recv_again, EngineFixture) {
   BOOST_REQUIRE(start_collect(engine(), p.b, again));
   Once& snd = state<Once>();
   static const std::byte msg[3] = {std::byte{1}, std::byte{2}, std::byte{3}};
-  BOOST_REQUIRE(engine().send(p.a, msg, [s = &snd](std::error_code ec, std::size_t n) {
-    ++s->calls;
-    s->ec = ec;
-    s->bytes = n;
-  }));
+  BOOST_REQUIRE(engine().send(p.a, msg, record(snd)));
   RX_REQUIRE_UNTIL(engine(), again.bytes.size() == 3, short_deadline);
   BOOST_CHECK(again.bytes == std::vector<std::byte>(msg, msg + 3));
   RX_CHECK_OK(close_and_wait(engine(), p.a));
@@ -104,11 +94,8 @@ BOOST_FIXTURE_TEST_CASE(cancel_recv_during_a_stream, EngineFixture) {
   StreamSink& sink = state<StreamSink>(Pattern(76));
   OpId rid = start_sink(engine(), p.b, sink);
   BOOST_REQUIRE(rid);
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &engine();
-  tx.socket = p.a;
+  ChainSender& tx = state<ChainSender>(engine(), p.a, sink.pattern.make(0, 16 * MiB));
   tx.max_chunk = 256 * KiB;
-  tx.data = sink.pattern.make(0, 16 * MiB);
   tx.start();
   RX_REQUIRE_UNTIL_INFO(engine(), sink.received >= 1 * MiB, short_deadline, tx << sink);
   BOOST_CHECK(engine().cancel(rid));
@@ -126,8 +113,7 @@ BOOST_FIXTURE_TEST_CASE(cancel_recv_during_a_stream, EngineFixture) {
   RX_REQUIRE_UNTIL_INFO(engine(), rest.done() && tx.done(), big_stream_deadline, tx << rest);
   BOOST_CHECK(!tx.failed);
   check_sink(rest, 16 * MiB - sink.received);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(cancel_blocked_send, EngineFixture) {
@@ -138,11 +124,7 @@ BOOST_FIXTURE_TEST_CASE(cancel_blocked_send, EngineFixture) {
   };
   St& st = state<St>();
   st.data = Pattern(71).make(0, 32 * MiB);
-  OpId id = engine().send(p.sock, st.data, [s = &st](std::error_code ec, std::size_t n) {
-    ++s->send.calls;
-    s->send.ec = ec;
-    s->send.bytes = n;
-  });
+  OpId id = engine().send(p.sock, st.data, record(st.send));
   BOOST_REQUIRE(id);
   run_for(engine(), 100ms);
   BOOST_REQUIRE_EQUAL(st.send.calls, 0);
@@ -162,10 +144,7 @@ BOOST_FIXTURE_TEST_CASE(close_with_recv_pending, EngineFixture) {
   BOOST_REQUIRE(start_sink(engine(), p.b, sink));
   run_for(engine(), 20ms);
   Once& cl = state<Once>();
-  BOOST_REQUIRE(engine().close(p.b, [c = &cl](std::error_code ec) {
-    ++c->calls;
-    c->ec = ec;
-  }));
+  BOOST_REQUIRE(engine().close(p.b, record(cl)));
   // The handle is stale at once.
   BOOST_CHECK_EQUAL(engine().native_handle(p.b), -1);
   RX_REQUIRE_UNTIL(engine(), cl.calls > 0 && sink.done(), short_deadline);
@@ -476,11 +455,7 @@ BOOST_FIXTURE_TEST_CASE(engine_destruction_with_zero_copy_notification_pending, 
     Pattern(77).fill(0, b.storage());
     b.resize(b.capacity());
     Once& st = state<Once>();
-    BOOST_REQUIRE(e.send_zc(p.a, std::move(b), [s = &st](std::error_code ec, std::size_t n) {
-      ++s->calls;
-      s->ec = ec;
-      s->bytes = n;
-    }));
+    BOOST_REQUIRE(e.send_zc(p.a, std::move(b), record(st)));
     RX_REQUIRE_UNTIL(e, st.calls > 0, short_deadline);
     RX_CHECK_OK(st.ec);
     destroy_engine();
@@ -503,13 +478,9 @@ BOOST_FIXTURE_TEST_CASE(ops_started_from_handlers_during_destruction, EngineFixt
   St& st = state<St>();
   st.e = &engine();
   BOOST_REQUIRE(engine().timeout(10s, [x = &st](std::error_code ec) {
-    ++x->first.calls;
-    x->first.ec = ec;
+    x->first.record(ec);
     x->second_tried = true;
-    x->second_id = x->e->timeout(1ms, [x](std::error_code ec2) {
-      ++x->second.calls;
-      x->second.ec = ec2;
-    });
+    x->second_id = x->e->timeout(1ms, record(x->second));
   }));
   run_for(engine(), 20ms);
   destroy_engine();
@@ -543,13 +514,8 @@ BOOST_FIXTURE_TEST_CASE(close_while_zero_copy_notification_pending, EngineFixtur
     st.e = &e;
     st.s = p.a;
     BOOST_REQUIRE(e.send_zc(p.a, std::move(b), [x = &st](std::error_code ec, std::size_t n) {
-      ++x->send.calls;
-      x->send.ec = ec;
-      x->send.bytes = n;
-      x->e->close(x->s, [x](std::error_code cec) {
-        ++x->close.calls;
-        x->close.ec = cec;
-      });
+      x->send.record(ec, n);
+      x->e->close(x->s, record(x->close));
     }));
     RX_REQUIRE_UNTIL(e, st.send.calls > 0 && st.close.calls > 0, short_deadline);
     RX_CHECK_OK(st.send.ec);
@@ -577,11 +543,8 @@ BOOST_AUTO_TEST_CASE(one_engine_per_thread) {
         return;
       }
       StreamSink sink{Pattern(seed)};
-      ChainSender tx;
-      tx.engine = &e;
-      tx.socket = a;
+      ChainSender tx(e, a, sink.pattern.make(0, 16 * MiB));
       tx.rng = Rng(seed);
-      tx.data = sink.pattern.make(0, 16 * MiB);
       start_sink(e, b, sink);
       tx.start();
       bool done = run_until(e, [&] { return tx.done() && sink.done(); }, 30000ms);

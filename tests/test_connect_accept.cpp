@@ -2,11 +2,6 @@
 #include "support.hpp"
 
 using namespace rxtest;
-using ringxfer::Address;
-using ringxfer::Buffer;
-using ringxfer::Engine;
-using ringxfer::OpId;
-using ringxfer::Socket;
 
 namespace {
 
@@ -315,10 +310,7 @@ BOOST_FIXTURE_TEST_CASE(ipv6_loopback_stream, EngineFixture,
 
   StreamSink& sink = state<StreamSink>();
   BOOST_REQUIRE(start_sink(engine(), acc.accepted[0], sink));
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &engine();
-  tx.socket = con.connected[0];
-  tx.data = sink.pattern.make(0, bytes);
+  ChainSender& tx = state<ChainSender>(engine(), con.connected[0], sink.pattern.make(0, bytes));
   tx.start();
   RX_REQUIRE_UNTIL_INFO(engine(), tx.done() && sink.done(), big_stream_deadline, tx << sink);
   BOOST_CHECK(!tx.failed);
@@ -328,9 +320,7 @@ BOOST_FIXTURE_TEST_CASE(ipv6_loopback_stream, EngineFixture,
 
   engine().cancel(aid);
   RX_REQUIRE_UNTIL(engine(), acc.final_calls > 0, short_deadline);
-  RX_CHECK_OK(close_and_wait(engine(), acc.accepted[0]));
-  RX_CHECK_OK(close_and_wait(engine(), con.connected[0]));
-  RX_CHECK_OK(close_and_wait(engine(), l));
+  close_all(engine(), {acc.accepted[0], con.connected[0], l});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -3,11 +3,6 @@
 #include "support.hpp"
 
 using namespace rxtest;
-using ringxfer::Buffer;
-using ringxfer::Engine;
-using ringxfer::File;
-using ringxfer::OpId;
-using ringxfer::Socket;
 
 BOOST_AUTO_TEST_SUITE(edge_cases)
 
@@ -50,11 +45,8 @@ void full_sq_workload(EngineFixture& fx, std::uint32_t ring_entries) {
   SocketPair q = engine_pair(e);
   StreamSink& sink = fx.state<StreamSink>(Pattern(82));
   BOOST_REQUIRE(start_sink(e, q.b, sink));
-  ChainSender& tx = fx.state<ChainSender>();
-  tx.engine = &e;
-  tx.socket = q.a;
+  ChainSender& tx = fx.state<ChainSender>(e, q.a, sink.pattern.make(0, total));
   tx.max_chunk = 64 * KiB;
-  tx.data = sink.pattern.make(0, total);
   tx.start();
 
   RX_REQUIRE_UNTIL(e, st.timeouts == n && st.sends == n && small_rx.bytes.size() == n * 100u && tx.done() &&
@@ -69,7 +61,7 @@ void full_sq_workload(EngineFixture& fx, std::uint32_t ring_entries) {
   BOOST_TEST_MESSAGE(variant_name() << " ring_entries=" << ring_entries << ": sq_full " << s.sq_full
                                     << ", cq_overflows " << s.cq_overflows << ", enter_calls " << s.enter_calls);
   if (is_uring_variant()) BOOST_CHECK_GT(s.sq_full, 0u);
-  for (Socket h : {p.a, p.b, q.a, q.b}) RX_CHECK_OK(close_and_wait(e, h));
+  close_all(e, {p.a, p.b, q.a, q.b});
   run_for(e, 20ms);
   BOOST_CHECK_EQUAL(st.timeouts, n);
   BOOST_CHECK_EQUAL(st.sends, n);
@@ -127,10 +119,7 @@ BOOST_FIXTURE_TEST_CASE(op_slot_exhaustion, EngineFixture) {
   BOOST_CHECK_EQUAL(st.calls[5], 1);
   // Slot reuse with generations: an old id does not cancel the op now in its slot.
   Once& later = state<Once>();
-  OpId reused = e.timeout(50ms, [s = &later](std::error_code ec) {
-    ++s->calls;
-    s->ec = ec;
-  });
+  OpId reused = e.timeout(50ms, record(later));
   BOOST_REQUIRE(reused);
   for (OpId old : ids) BOOST_CHECK(!e.cancel(old));
   BOOST_CHECK(!e.cancel(sixth));
@@ -147,11 +136,7 @@ BOOST_FIXTURE_TEST_CASE(send_and_recv_on_a_regular_file_handle, EngineFixture) {
   static_cast<ringxfer::FdRef&>(as_socket) = f;
   Once& snd = state<Once>();
   static const std::byte msg[4] = {};
-  BOOST_REQUIRE(engine().send(as_socket, msg, [s = &snd](std::error_code ec, std::size_t n) {
-    ++s->calls;
-    s->ec = ec;
-    s->bytes = n;
-  }));
+  BOOST_REQUIRE(engine().send(as_socket, msg, record(snd)));
   CollectSink& rcv = state<CollectSink>();
   BOOST_REQUIRE(start_collect(engine(), as_socket, rcv));
   RX_REQUIRE_UNTIL(engine(), snd.calls > 0 && rcv.done(), short_deadline);
@@ -176,21 +161,16 @@ BOOST_FIXTURE_TEST_CASE(accept_on_a_connected_socket_fails, EngineFixture) {
   run_for(engine(), 20ms);
   BOOST_CHECK_EQUAL(st.calls, 1);
   RX_CHECK_EC(st.ec, std::errc::invalid_argument);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(shutdown_with_bad_how, EngineFixture) {
   SocketPair p = engine_pair(engine());
   Once& st = state<Once>();
-  BOOST_REQUIRE(engine().shutdown(p.a, 42, [x = &st](std::error_code ec) {
-    ++x->calls;
-    x->ec = ec;
-  }));
+  BOOST_REQUIRE(engine().shutdown(p.a, 42, record(st)));
   RX_REQUIRE_UNTIL(engine(), st.calls > 0, short_deadline);
   RX_CHECK_EC(st.ec, std::errc::invalid_argument);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(tiny_buffers_many_recv_completions, EngineFixture) {
@@ -205,17 +185,13 @@ BOOST_FIXTURE_TEST_CASE(tiny_buffers_many_recv_completions, EngineFixture) {
   SocketPair p = engine_pair(e);
   StreamSink& sink = state<StreamSink>(Pattern(83));
   BOOST_REQUIRE(start_sink(e, p.b, sink));
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &e;
-  tx.socket = p.a;
-  tx.data = sink.pattern.make(0, total);
+  ChainSender& tx = state<ChainSender>(e, p.a, sink.pattern.make(0, total));
   tx.start();
   RX_REQUIRE_UNTIL_INFO(e, tx.done() && sink.done(), big_stream_deadline, tx << sink);
   BOOST_CHECK(!tx.failed);
   check_sink(sink, total);
   BOOST_CHECK_GE(sink.data_calls, int(total / KiB));
-  RX_CHECK_OK(close_and_wait(e, p.a));
-  RX_CHECK_OK(close_and_wait(e, p.b));
+  close_all(e, {p.a, p.b});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,10 +6,6 @@
 #include "support.hpp"
 
 using namespace rxtest;
-using ringxfer::Buffer;
-using ringxfer::Engine;
-using ringxfer::File;
-using ringxfer::OpId;
 
 namespace {
 
@@ -35,15 +31,6 @@ OpId start_read(Engine& e, ringxfer::FdRef f, std::int64_t off, Buffer b, BufRes
 OpId start_write(Engine& e, ringxfer::FdRef f, std::int64_t off, Buffer b, BufResult& r) {
   BufResult* p = &r;
   return e.write(f, off, std::move(b), [p](std::error_code ec, Buffer buf) { p->on(ec, std::move(buf)); });
-}
-
-Buffer filled(Engine& e, const Pattern& pat, std::uint64_t offset, std::size_t n) {
-  Buffer b = e.acquire_buffer();
-  BOOST_REQUIRE(b);
-  BOOST_REQUIRE_LE(n, b.capacity());
-  pat.fill(offset, b.storage().first(n));
-  b.resize(n);
-  return b;
 }
 
 }  // namespace
@@ -164,8 +151,7 @@ BOOST_FIXTURE_TEST_CASE(stream_write_and_read_on_pipes, EngineFixture) {
   RX_CHECK_OK(r.ec);
   BOOST_CHECK_EQUAL(r.size, 5000u);
   BOOST_CHECK(r.data == pat.make(0, 5000));
-  RX_CHECK_OK(close_and_wait(engine(), rd));
-  RX_CHECK_OK(close_and_wait(engine(), wr));
+  close_all(engine(), {rd, wr});
 }
 
 BOOST_FIXTURE_TEST_CASE(read_waits_for_data_on_a_pipe, EngineFixture) {

@@ -3,12 +3,6 @@
 #include "support.hpp"
 
 using namespace rxtest;
-using ringxfer::Address;
-using ringxfer::Buffer;
-using ringxfer::Engine;
-using ringxfer::File;
-using ringxfer::OpId;
-using ringxfer::Socket;
 
 namespace {
 
@@ -55,8 +49,7 @@ BOOST_FIXTURE_TEST_CASE(adopt_sets_the_backends_fd_mode, EngineFixture) {
   RX_REQUIRE_OK(engine().adopt(raw2.client.release(), s2));
   const bool nonblocking2 = (::fcntl(engine().native_handle(s2), F_GETFL) & O_NONBLOCK) != 0;
   BOOST_CHECK_EQUAL(nonblocking2, epoll);
-  RX_CHECK_OK(close_and_wait(engine(), s2));
-  RX_CHECK_OK(close_and_wait(engine(), s));
+  close_all(engine(), {s2, s});
 }
 
 BOOST_FIXTURE_TEST_CASE(local_address_of_sockets, EngineFixture) {
@@ -79,10 +72,7 @@ BOOST_FIXTURE_TEST_CASE(default_handle_is_invalid, EngineFixture) {
   BOOST_CHECK_EQUAL(engine().native_handle(File{}), -1);
   Results& r = state<Results>();
   static const std::byte one[1] = {std::byte{7}};
-  BOOST_CHECK(engine().send(Socket{}, one, [x = &r](std::error_code ec, std::size_t) {
-    ++x->send.calls;
-    x->send.ec = ec;
-  }));
+  BOOST_CHECK(engine().send(Socket{}, one, record(r.send)));
   RX_REQUIRE_UNTIL(engine(), r.send.calls > 0, short_deadline);
   RX_CHECK_EC(r.send.ec, std::errc::bad_file_descriptor);
 }
@@ -99,11 +89,7 @@ BOOST_FIXTURE_TEST_CASE(stale_socket_handle, EngineFixture) {
 
   auto try_stale_ops = [&](Results& r) {
     static const std::byte msg[5] = {};
-    OpId s = e.send(old, msg, [x = &r](std::error_code ec, std::size_t n) {
-      ++x->send.calls;
-      x->send.ec = ec;
-      x->send.bytes = n;
-    });
+    OpId s = e.send(old, msg, record(r.send));
     OpId v = e.recv(old, [x = &r](std::error_code ec, Buffer) {
       ++x->recv_calls;
       if (ec) {
@@ -111,14 +97,8 @@ BOOST_FIXTURE_TEST_CASE(stale_socket_handle, EngineFixture) {
         x->recv.ec = ec;
       }
     });
-    OpId h = e.shutdown(old, SHUT_RDWR, [x = &r](std::error_code ec) {
-      ++x->shut.calls;
-      x->shut.ec = ec;
-    });
-    OpId c = e.close(old, [x = &r](std::error_code ec) {
-      ++x->close.calls;
-      x->close.ec = ec;
-    });
+    OpId h = e.shutdown(old, SHUT_RDWR, record(r.shut));
+    OpId c = e.close(old, record(r.close));
     // The ops start (non-empty ids) and fail in their handlers, not inline.
     BOOST_CHECK(s);
     BOOST_CHECK(v);
@@ -168,11 +148,7 @@ BOOST_FIXTURE_TEST_CASE(stale_socket_handle, EngineFixture) {
   // The new socket works.
   Once& ok = state<Once>();
   static const std::byte hi[2] = {std::byte{'h'}, std::byte{'i'}};
-  BOOST_REQUIRE(e.send(in_old_slot->sock, hi, [x = &ok](std::error_code ec, std::size_t n) {
-    ++x->calls;
-    x->ec = ec;
-    x->bytes = n;
-  }));
+  BOOST_REQUIRE(e.send(in_old_slot->sock, hi, record(ok)));
   RX_REQUIRE_UNTIL(e, ok.calls > 0, short_deadline);
   RX_CHECK_OK(ok.ec);
   BOOST_CHECK_EQUAL(ok.bytes, 2u);

@@ -7,10 +7,8 @@
 
 using namespace rxtest;
 using ringxfer::BackendKind;
-using ringxfer::Engine;
 using ringxfer::Feature;
 using ringxfer::FeatureSet;
-using ringxfer::OpId;
 
 BOOST_AUTO_TEST_SUITE(loop)
 
@@ -72,10 +70,7 @@ BOOST_FIXTURE_TEST_CASE(timeout_fires_not_early, EngineFixture) {
 
 BOOST_FIXTURE_TEST_CASE(zero_timeout_fires, EngineFixture) {
   Once& st = state<Once>();
-  BOOST_REQUIRE(engine().timeout(0ns, [s = &st](std::error_code ec) {
-    ++s->calls;
-    s->ec = ec;
-  }));
+  BOOST_REQUIRE(engine().timeout(0ns, record(st)));
   RX_REQUIRE_UNTIL(engine(), st.calls > 0, short_deadline);
   RX_CHECK_OK(st.ec);
   BOOST_CHECK_EQUAL(st.calls, 1);
@@ -117,10 +112,7 @@ BOOST_FIXTURE_TEST_CASE(timeouts_fire_in_deadline_order, EngineFixture) {
 BOOST_FIXTURE_TEST_CASE(timeout_cancel, EngineFixture) {
   Once& st = state<Once>();
   const auto start = Clock::now();
-  OpId id = engine().timeout(10s, [s = &st](std::error_code ec) {
-    ++s->calls;
-    s->ec = ec;
-  });
+  OpId id = engine().timeout(10s, record(st));
   BOOST_REQUIRE(id);
   engine().poll();  // let it be submitted
   BOOST_CHECK(engine().cancel(id));
@@ -136,10 +128,7 @@ BOOST_FIXTURE_TEST_CASE(timeout_cancel, EngineFixture) {
 BOOST_FIXTURE_TEST_CASE(cancel_before_first_loop_turn, EngineFixture) {
   // Cancelling an op that was started but never submitted (no loop turn yet).
   Once& st = state<Once>();
-  OpId id = engine().timeout(10s, [s = &st](std::error_code ec) {
-    ++s->calls;
-    s->ec = ec;
-  });
+  OpId id = engine().timeout(10s, record(st));
   BOOST_REQUIRE(id);
   BOOST_CHECK(engine().cancel(id));
   BOOST_CHECK_EQUAL(st.calls, 0);  // not inline
@@ -166,13 +155,9 @@ BOOST_FIXTURE_TEST_CASE(cancel_from_inside_a_handler, EngineFixture) {
   };
   St& st = state<St>();
   st.e = &engine();
-  st.long_id = engine().timeout(10s, [s = &st](std::error_code ec) {
-    ++s->b.calls;
-    s->b.ec = ec;
-  });
+  st.long_id = engine().timeout(10s, record(st.b));
   BOOST_REQUIRE(engine().timeout(10ms, [s = &st](std::error_code ec) {
-    ++s->a.calls;
-    s->a.ec = ec;
+    s->a.record(ec);
     s->cancel_result = s->e->cancel(s->long_id);
   }));
   RX_REQUIRE_UNTIL(engine(), st.b.calls > 0, short_deadline);
@@ -222,10 +207,7 @@ BOOST_FIXTURE_TEST_CASE(in_flight_counts_started_ops, EngineFixture) {
 
 BOOST_FIXTURE_TEST_CASE(poll_does_not_block, EngineFixture) {
   Once& st = state<Once>();
-  OpId id = engine().timeout(10s, [s = &st](std::error_code ec) {
-    ++s->calls;
-    s->ec = ec;
-  });
+  OpId id = engine().timeout(10s, record(st));
   BOOST_REQUIRE(id);
   const auto start = Clock::now();
   for (int i = 0; i < 10; ++i) engine().poll();
@@ -237,10 +219,7 @@ BOOST_FIXTURE_TEST_CASE(poll_does_not_block, EngineFixture) {
 
 BOOST_FIXTURE_TEST_CASE(run_once_waits_at_most_its_timeout, EngineFixture) {
   Once& st = state<Once>();
-  OpId id = engine().timeout(10s, [s = &st](std::error_code ec) {
-    ++s->calls;
-    s->ec = ec;
-  });
+  OpId id = engine().timeout(10s, record(st));
   BOOST_REQUIRE(id);
   const auto start = Clock::now();
   std::size_t n = engine().run_once(50ms);
@@ -300,14 +279,10 @@ BOOST_FIXTURE_TEST_CASE(stop_from_handler_ends_run, EngineFixture) {
   };
   St& st = state<St>();
   st.e = &engine();
-  OpId slow = engine().timeout(10s, [s = &st](std::error_code ec) {
-    ++s->slow.calls;
-    s->slow.ec = ec;
-  });
+  OpId slow = engine().timeout(10s, record(st.slow));
   BOOST_REQUIRE(slow);
   BOOST_REQUIRE(engine().timeout(10ms, [s = &st](std::error_code ec) {
-    ++s->quick.calls;
-    s->quick.ec = ec;
+    s->quick.record(ec);
     s->e->stop();
     s->stopped_after_stop = s->e->stopped();
   }));

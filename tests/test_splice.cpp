@@ -4,11 +4,6 @@
 #include "support.hpp"
 
 using namespace rxtest;
-using ringxfer::Buffer;
-using ringxfer::Engine;
-using ringxfer::File;
-using ringxfer::OpId;
-using ringxfer::Socket;
 
 namespace {
 
@@ -78,9 +73,7 @@ BOOST_FIXTURE_TEST_CASE(file_to_socket_with_offsets, EngineFixture) {
   BOOST_CHECK(sink.bytes == expected);
   BOOST_CHECK_EQUAL(st.first.calls, 1);
   BOOST_CHECK_EQUAL(st.second.calls, 1);
-  RX_CHECK_OK(close_and_wait(engine(), f));
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {f, p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(file_to_socket_64mib_byte_exact, EngineFixture) {
@@ -110,9 +103,7 @@ BOOST_FIXTURE_TEST_CASE(file_to_socket_64mib_byte_exact, EngineFixture) {
   check_sink(sink, total);
   BOOST_CHECK_GE(s.bytes_out - before.bytes_out, total);
   if (variant() == Variant::io_uring_nofeatures) BOOST_CHECK_GT(s.fallbacks, before.fallbacks);
-  RX_CHECK_OK(close_and_wait(engine(), f));
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {f, p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(socket_to_socket_proxy_64mib_byte_exact, EngineFixture) {
@@ -134,10 +125,7 @@ BOOST_FIXTURE_TEST_CASE(socket_to_socket_proxy_64mib_byte_exact, EngineFixture) 
     s->r.on(ec, n);
     shutdown_write(*s->e, s->out);  // pass the end of stream on
   }));
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &engine();
-  tx.socket = p1.a;
-  tx.data = sink.pattern.make(0, total);
+  ChainSender& tx = state<ChainSender>(engine(), p1.a, sink.pattern.make(0, total));
   const auto start = Clock::now();
   tx.start();
   RX_REQUIRE_UNTIL_INFO(engine(), (st.r.calls > 0 && sink.done()) || tx.failed, big_stream_deadline, tx << sink);
@@ -150,7 +138,7 @@ BOOST_FIXTURE_TEST_CASE(socket_to_socket_proxy_64mib_byte_exact, EngineFixture) 
   RX_CHECK_OK(st.r.ec);
   BOOST_CHECK_EQUAL(st.r.bytes, total);
   check_sink(sink, total);
-  for (Socket s : {p1.a, p1.b, p2.a, p2.b}) RX_CHECK_OK(close_and_wait(engine(), s));
+  close_all(engine(), {p1.a, p1.b, p2.a, p2.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(file_source_ends_early, EngineFixture) {
@@ -177,9 +165,7 @@ BOOST_FIXTURE_TEST_CASE(file_source_ends_early, EngineFixture) {
   BOOST_CHECK_EQUAL(r2.bytes, 0u);
   BOOST_CHECK_MESSAGE(r2.ec == ringxfer::error::transfer_incomplete,
                       "splice of 10 bytes at end of file ended with " << describe(r2.ec));
-  RX_CHECK_OK(close_and_wait(engine(), f));
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {f, p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(socket_source_ends_early, EngineFixture) {
@@ -187,10 +173,7 @@ BOOST_FIXTURE_TEST_CASE(socket_source_ends_early, EngineFixture) {
   SocketPair p2 = engine_pair(engine());
   CollectSink& sink = state<CollectSink>();
   BOOST_REQUIRE(start_collect(engine(), p2.b, sink));
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &engine();
-  tx.socket = p1.a;
-  tx.data = Pattern(45).make(0, 3000);
+  ChainSender& tx = state<ChainSender>(engine(), p1.a, Pattern(45).make(0, 3000));
   tx.start();
   SpliceResult& r = state<SpliceResult>();
   BOOST_REQUIRE(start_splice(engine(), p1.b, -1, p2.a, -1, 100000, r));
@@ -201,7 +184,7 @@ BOOST_FIXTURE_TEST_CASE(socket_source_ends_early, EngineFixture) {
   shutdown_write(engine(), p2.a);
   RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
   BOOST_CHECK(sink.bytes == tx.data);
-  for (Socket s : {p1.a, p1.b, p2.a, p2.b}) RX_CHECK_OK(close_and_wait(engine(), s));
+  close_all(engine(), {p1.a, p1.b, p2.a, p2.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(file_to_file_with_offsets, EngineFixture) {
@@ -219,8 +202,7 @@ BOOST_FIXTURE_TEST_CASE(file_to_file_with_offsets, EngineFixture) {
   BOOST_REQUIRE_EQUAL(got.size(), 200u + 100000u);
   BOOST_CHECK(std::all_of(got.begin(), got.begin() + 200, [](std::byte b) { return b == std::byte{0}; }));
   BOOST_CHECK(std::vector<std::byte>(got.begin() + 200, got.end()) == pat.make(100, 100000));
-  RX_CHECK_OK(close_and_wait(engine(), fs));
-  RX_CHECK_OK(close_and_wait(engine(), fd));
+  close_all(engine(), {fs, fd});
 }
 
 BOOST_FIXTURE_TEST_CASE(pipe_to_socket, EngineFixture) {
@@ -242,9 +224,7 @@ BOOST_FIXTURE_TEST_CASE(pipe_to_socket, EngineFixture) {
   shutdown_write(engine(), p.a);
   RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
   BOOST_CHECK(sink.bytes == data);
-  RX_CHECK_OK(close_and_wait(engine(), rd));
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {rd, p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(file_to_socket_at_file_position, EngineFixture) {
@@ -279,9 +259,7 @@ BOOST_FIXTURE_TEST_CASE(file_to_socket_at_file_position, EngineFixture) {
   shutdown_write(engine(), p.a);
   RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
   BOOST_CHECK(sink.bytes == pat.make(0, 50000));
-  RX_CHECK_OK(close_and_wait(engine(), f));
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {f, p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(failed_splice_leaves_no_bytes_in_the_pipe_pool, EngineFixture) {
@@ -319,9 +297,7 @@ BOOST_FIXTURE_TEST_CASE(failed_splice_leaves_no_bytes_in_the_pipe_pool, EngineFi
   shutdown_write(e, p.a);
   RX_REQUIRE_UNTIL(e, sink.done(), short_deadline);
   check_sink(sink, 1 * MiB);
-  for (ringxfer::FdRef h : {ringxfer::FdRef(jfile), ringxfer::FdRef(gfile), ringxfer::FdRef(victim.sock),
-                            ringxfer::FdRef(p.a), ringxfer::FdRef(p.b)})
-    RX_CHECK_OK(close_and_wait(e, h));
+  close_all(e, {jfile, gfile, victim.sock, p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(splice_of_zero_bytes, EngineFixture) {
@@ -337,9 +313,7 @@ BOOST_FIXTURE_TEST_CASE(splice_of_zero_bytes, EngineFixture) {
   BOOST_CHECK_EQUAL(r.calls, 1);
   RX_CHECK_OK(r.ec);
   BOOST_CHECK_EQUAL(r.bytes, 0u);
-  RX_CHECK_OK(close_and_wait(engine(), f));
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {f, p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(splice_with_stale_handles, EngineFixture) {
@@ -403,9 +377,7 @@ BOOST_FIXTURE_TEST_CASE(splice_pipe_pool_reuse, EngineFixture) {
   shutdown_write(e, p.a);
   RX_REQUIRE_UNTIL(e, sink.done(), short_deadline);
   check_sink(sink, st.offset);
-  RX_CHECK_OK(close_and_wait(e, f));
-  RX_CHECK_OK(close_and_wait(e, p.a));
-  RX_CHECK_OK(close_and_wait(e, p.b));
+  close_all(e, {f, p.a, p.b});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

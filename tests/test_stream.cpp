@@ -6,10 +6,29 @@
 #include "support.hpp"
 
 using namespace rxtest;
-using ringxfer::Buffer;
-using ringxfer::Engine;
-using ringxfer::OpId;
-using ringxfer::Socket;
+
+namespace {
+
+// One send (or sendv) of `data` whose handler shuts the socket down for
+// writing, so that the receiver sees eof.
+struct SendThenShutdown {
+  Engine* e = nullptr;
+  Socket sock;
+  std::vector<std::byte> data;  // valid until the send completed
+  Once send;
+  Once shut;
+
+  SendThenShutdown(Engine& engine, Socket s, std::vector<std::byte> bytes)
+      : e(&engine), sock(s), data(std::move(bytes)) {}
+  auto handler() {
+    return [self = this](std::error_code ec, std::size_t n) {
+      self->send.record(ec, n);
+      self->e->shutdown(self->sock, SHUT_WR, record(self->shut));
+    };
+  }
+};
+
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(stream)
 
@@ -20,18 +39,13 @@ BOOST_FIXTURE_TEST_CASE(small_send_recv_then_eof, EngineFixture) {
     Once shut;
     std::string got;
     int data_calls = 0;
-    int finals = 0;
-    int after_final = 0;
-    std::error_code final_error;
+    FinalCall recv;
   };
   St& st = state<St>();
   static const char msg[] = "hello, ringxfer";
   const auto data = std::as_bytes(std::span(msg, sizeof msg - 1));
   OpId rid = engine().recv(p.b, [s = &st](std::error_code ec, Buffer b) {
-    if (s->finals) ++s->after_final;
-    if (ec) {
-      ++s->finals;
-      s->final_error = ec;
+    if (!s->recv.note_call(ec)) {
       BOOST_CHECK(!b);  // an error carries no buffer
       return;
     }
@@ -39,39 +53,31 @@ BOOST_FIXTURE_TEST_CASE(small_send_recv_then_eof, EngineFixture) {
     s->got.append(reinterpret_cast<const char*>(b.data()), b.size());
   });
   BOOST_REQUIRE(rid);
-  OpId sid = engine().send(p.a, data, [s = &st](std::error_code ec, std::size_t n) {
-    ++s->send.calls;
-    s->send.ec = ec;
-    s->send.bytes = n;
-  });
+  OpId sid = engine().send(p.a, data, record(st.send));
   BOOST_REQUIRE(sid);
   BOOST_CHECK_EQUAL(st.send.calls, 0);
   RX_REQUIRE_UNTIL(engine(), st.send.calls > 0 && st.got.size() >= data.size(), short_deadline);
   RX_CHECK_OK(st.send.ec);
   BOOST_CHECK_EQUAL(st.send.bytes, data.size());
   BOOST_CHECK_EQUAL(st.got, std::string(msg));
-  BOOST_CHECK_EQUAL(st.finals, 0);
+  BOOST_CHECK_EQUAL(st.recv.final_calls, 0);
 
   // shutdown(SHUT_WR): the receiver's multishot recv ends with exactly one eof.
-  BOOST_REQUIRE(engine().shutdown(p.a, SHUT_WR, [s = &st](std::error_code ec) {
-    ++s->shut.calls;
-    s->shut.ec = ec;
-  }));
-  RX_REQUIRE_UNTIL(engine(), st.finals > 0 && st.shut.calls > 0, short_deadline);
+  BOOST_REQUIRE(engine().shutdown(p.a, SHUT_WR, record(st.shut)));
+  RX_REQUIRE_UNTIL(engine(), st.recv.final_calls > 0 && st.shut.calls > 0, short_deadline);
   run_for(engine(), 30ms);
   RX_CHECK_OK(st.shut.ec);
   BOOST_CHECK_EQUAL(st.shut.calls, 1);
-  BOOST_CHECK_EQUAL(st.finals, 1);
-  BOOST_CHECK_EQUAL(st.after_final, 0);
-  BOOST_CHECK_MESSAGE(st.final_error == ringxfer::error::eof, "recv ended with " << describe(st.final_error));
+  BOOST_CHECK_EQUAL(st.recv.final_calls, 1);
+  BOOST_CHECK_EQUAL(st.recv.calls_after_final, 0);
+  BOOST_CHECK_MESSAGE(st.recv.final_error == ringxfer::error::eof, "recv ended with " << describe(st.recv.final_error));
   BOOST_CHECK_EQUAL(st.send.calls, 1);
   BOOST_CHECK(!engine().cancel(rid));
   BOOST_CHECK(!engine().cancel(sid));
   // A fresh engine moved exactly these bytes.
   BOOST_CHECK_EQUAL(engine().stats().bytes_out, data.size());
   BOOST_CHECK_EQUAL(engine().stats().bytes_in, data.size());
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(recv_sees_data_sent_before_it_started, EngineFixture) {
@@ -106,10 +112,7 @@ BOOST_FIXTURE_TEST_CASE(send_stream_64mib_byte_exact, EngineFixture) {
   SocketPair p = engine_pair(engine());
   StreamSink& sink = state<StreamSink>(Pattern(7));
   BOOST_REQUIRE(start_sink(engine(), p.b, sink));
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &engine();
-  tx.socket = p.a;
-  tx.data = sink.pattern.make(0, total);
+  ChainSender& tx = state<ChainSender>(engine(), p.a, sink.pattern.make(0, total));
   const auto start = Clock::now();
   tx.start();
   RX_REQUIRE_UNTIL_INFO(engine(), (tx.done() && sink.done()) || tx.failed, big_stream_deadline, tx << sink);
@@ -126,8 +129,7 @@ BOOST_FIXTURE_TEST_CASE(send_stream_64mib_byte_exact, EngineFixture) {
   const auto& s = engine().stats();
   BOOST_CHECK_GE(s.bytes_out, total);
   BOOST_CHECK_GE(s.bytes_in, total);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(many_connections_both_directions, EngineFixture) {
@@ -148,12 +150,9 @@ BOOST_FIXTURE_TEST_CASE(many_connections_both_directions, EngineFixture) {
       Socket to = dir == 0 ? conns.back().p.b : conns.back().p.a;
       StreamSink& sink = state<StreamSink>(Pattern(1000 + i * 2 + dir));
       BOOST_REQUIRE(start_sink(engine(), to, sink));
-      ChainSender& tx = state<ChainSender>();
-      tx.engine = &engine();
-      tx.socket = from;
+      ChainSender& tx = state<ChainSender>(engine(), from, sink.pattern.make(0, bytes));
       tx.rng = Rng(77 + i * 2 + dir);
       tx.max_chunk = 256 * KiB;
-      tx.data = sink.pattern.make(0, bytes);
       sinks.push_back(&sink);
       senders.push_back(&tx);
     }
@@ -170,8 +169,7 @@ BOOST_FIXTURE_TEST_CASE(many_connections_both_directions, EngineFixture) {
     }
   }
   for (auto& c : conns) {
-    RX_CHECK_OK(close_and_wait(engine(), c.p.a));
-    RX_CHECK_OK(close_and_wait(engine(), c.p.b));
+    close_all(engine(), {c.p.a, c.p.b});
   }
 }
 
@@ -206,10 +204,7 @@ BOOST_FIXTURE_TEST_CASE(recv_backpressure_when_buffers_are_held, EngineFixture) 
     }
     s->sink.on_recv(ec, std::move(b));
   }));
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &e;
-  tx.socket = p.a;
-  tx.data = st.sink.pattern.make(0, total);
+  ChainSender& tx = state<ChainSender>(e, p.a, st.sink.pattern.make(0, total));
   tx.start();
   // Run until the receiver holds every receive buffer, then a while longer:
   // nothing more can arrive, and recv must not have ended.
@@ -226,8 +221,7 @@ BOOST_FIXTURE_TEST_CASE(recv_backpressure_when_buffers_are_held, EngineFixture) 
   BOOST_CHECK(!tx.failed);
   check_sink(st.sink, total);
   BOOST_CHECK_LE(st.max_held, 4u);
-  RX_CHECK_OK(close_and_wait(e, p.a));
-  RX_CHECK_OK(close_and_wait(e, p.b));
+  close_all(e, {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(echo_server_holds_recv_buffers_while_sending, EngineFixture) {
@@ -303,11 +297,8 @@ BOOST_FIXTURE_TEST_CASE(echo_server_holds_recv_buffers_while_sending, EngineFixt
   }));
   StreamSink& sink = state<StreamSink>(Pattern(17));
   BOOST_REQUIRE(start_sink(client, cs, sink));
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &client;
-  tx.socket = cs;
+  ChainSender& tx = state<ChainSender>(client, cs, sink.pattern.make(0, total));
   tx.max_chunk = 512 * KiB;
-  tx.data = sink.pattern.make(0, total);
   tx.start();
   const auto deadline = Clock::now() + big_stream_deadline;
   while (!(sink.done() && tx.done()) && Clock::now() < deadline) {
@@ -338,8 +329,8 @@ BOOST_FIXTURE_TEST_CASE(close_from_inside_recv_handler, EngineFixture) {
   struct St {
     Engine* e = nullptr;
     Socket s;
-    int data_calls = 0, finals = 0, after_final = 0;
-    std::error_code final_error;
+    int data_calls = 0;
+    FinalCall recv;
     Once close;
     bool close_started = false;
   };
@@ -347,32 +338,21 @@ BOOST_FIXTURE_TEST_CASE(close_from_inside_recv_handler, EngineFixture) {
   st.e = &engine();
   st.s = p.b;
   BOOST_REQUIRE(engine().recv(p.b, [x = &st](std::error_code ec, Buffer) {
-    if (x->finals) ++x->after_final;
-    if (ec) {
-      ++x->finals;
-      x->final_error = ec;
-      return;
-    }
+    if (!x->recv.note_call(ec)) return;
     ++x->data_calls;
     if (!x->close_started) {
       x->close_started = true;
-      x->e->close(x->s, [x](std::error_code cec) {
-        ++x->close.calls;
-        x->close.ec = cec;
-      });
+      x->e->close(x->s, record(x->close));
     }
   }));
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &engine();
-  tx.socket = p.a;
-  tx.data = Pattern(18).make(0, 4 * MiB);
+  ChainSender& tx = state<ChainSender>(engine(), p.a, Pattern(18).make(0, 4 * MiB));
   tx.do_shutdown = false;
   tx.start();
-  RX_REQUIRE_UNTIL(engine(), st.finals > 0 && st.close.calls > 0, short_deadline);
+  RX_REQUIRE_UNTIL(engine(), st.recv.final_calls > 0 && st.close.calls > 0, short_deadline);
   run_for(engine(), 50ms);
-  BOOST_CHECK_EQUAL(st.finals, 1);
-  BOOST_CHECK_EQUAL(st.after_final, 0);
-  BOOST_CHECK_MESSAGE(is_canceled_or_badf(st.final_error), describe(st.final_error));
+  BOOST_CHECK_EQUAL(st.recv.final_calls, 1);
+  BOOST_CHECK_EQUAL(st.recv.calls_after_final, 0);
+  BOOST_CHECK_MESSAGE(is_canceled_or_badf(st.recv.final_error), describe(st.recv.final_error));
   BOOST_CHECK_EQUAL(st.close.calls, 1);
   RX_CHECK_OK(st.close.ec);
   // The sender sees the connection go away (its send fails) or finished.
@@ -385,39 +365,30 @@ BOOST_FIXTURE_TEST_CASE(cancel_from_inside_own_recv_handler, EngineFixture) {
   struct St {
     Engine* e = nullptr;
     OpId id;
-    int data_calls = 0, finals = 0, after_final = 0;
-    std::error_code final_error;
+    int data_calls = 0;
+    FinalCall recv;
     bool cancel_result = false;
   };
   St& st = state<St>();
   st.e = &engine();
   st.id = engine().recv(p.b, [x = &st](std::error_code ec, Buffer) {
-    if (x->finals) ++x->after_final;
-    if (ec) {
-      ++x->finals;
-      x->final_error = ec;
-      return;
-    }
+    if (!x->recv.note_call(ec)) return;
     if (x->data_calls++ == 0) x->cancel_result = x->e->cancel(x->id);
   });
   BOOST_REQUIRE(st.id);
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &engine();
-  tx.socket = p.a;
-  tx.data = Pattern(19).make(0, 1 * MiB);
+  ChainSender& tx = state<ChainSender>(engine(), p.a, Pattern(19).make(0, 1 * MiB));
   tx.start();
-  RX_REQUIRE_UNTIL(engine(), st.finals > 0, short_deadline);
+  RX_REQUIRE_UNTIL(engine(), st.recv.final_calls > 0, short_deadline);
   run_for(engine(), 50ms);
   BOOST_CHECK(st.cancel_result);
-  BOOST_CHECK_EQUAL(st.finals, 1);
-  BOOST_CHECK_EQUAL(st.after_final, 0);
+  BOOST_CHECK_EQUAL(st.recv.final_calls, 1);
+  BOOST_CHECK_EQUAL(st.recv.calls_after_final, 0);
   // Data already received in the same batch may still be delivered, but the
   // op ends as cancelled (or with eof if the stream ended first).
-  BOOST_CHECK_MESSAGE(is_canceled(st.final_error) || st.final_error == ringxfer::error::eof,
-                      describe(st.final_error));
+  BOOST_CHECK_MESSAGE(is_canceled(st.recv.final_error) || st.recv.final_error == ringxfer::error::eof,
+                      describe(st.recv.final_error));
   RX_REQUIRE_UNTIL(engine(), tx.done(), big_stream_deadline);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(hundred_connections, EngineFixture) {
@@ -431,12 +402,9 @@ BOOST_FIXTURE_TEST_CASE(hundred_connections, EngineFixture) {
     pairs.push_back(engine_pair(engine()));
     StreamSink& sink = state<StreamSink>(Pattern(5000 + i));
     BOOST_REQUIRE(start_sink(engine(), pairs.back().b, sink));
-    ChainSender& tx = state<ChainSender>();
-    tx.engine = &engine();
-    tx.socket = pairs.back().a;
+    ChainSender& tx = state<ChainSender>(engine(), pairs.back().a, sink.pattern.make(0, bytes));
     tx.rng = Rng(9000 + i);
     tx.max_chunk = 16 * KiB;
-    tx.data = sink.pattern.make(0, bytes);
     sinks.push_back(&sink);
     senders.push_back(&tx);
   }
@@ -452,8 +420,7 @@ BOOST_FIXTURE_TEST_CASE(hundred_connections, EngineFixture) {
     }
   }
   for (auto& p : pairs) {
-    RX_CHECK_OK(close_and_wait(engine(), p.a));
-    RX_CHECK_OK(close_and_wait(engine(), p.b));
+    close_all(engine(), {p.a, p.b});
   }
 }
 
@@ -469,22 +436,15 @@ BOOST_FIXTURE_TEST_CASE(sqpoll_engine_streams, EngineFixture) {
   SocketPair p = engine_pair(e);
   StreamSink& sink = state<StreamSink>(Pattern(20));
   BOOST_REQUIRE(start_sink(e, p.b, sink));
-  ChainSender& tx = state<ChainSender>();
-  tx.engine = &e;
-  tx.socket = p.a;
-  tx.data = sink.pattern.make(0, total);
+  ChainSender& tx = state<ChainSender>(e, p.a, sink.pattern.make(0, total));
   tx.start();
   Once& t = state<Once>();
-  BOOST_REQUIRE(e.timeout(5ms, [x = &t](std::error_code ec) {
-    ++x->calls;
-    x->ec = ec;
-  }));
+  BOOST_REQUIRE(e.timeout(5ms, record(t)));
   RX_REQUIRE_UNTIL_INFO(e, tx.done() && sink.done() && t.calls > 0, big_stream_deadline, tx << sink);
   BOOST_CHECK(!tx.failed);
   check_sink(sink, total);
   RX_CHECK_OK(t.ec);
-  RX_CHECK_OK(close_and_wait(e, p.a));
-  RX_CHECK_OK(close_and_wait(e, p.b));
+  close_all(e, {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(short_sends_are_continued, EngineFixture) {
@@ -502,29 +462,9 @@ BOOST_FIXTURE_TEST_CASE(short_sends_are_continued, EngineFixture) {
   set_int_sockopt(engine().native_handle(p.b), SOL_SOCKET, SO_RCVBUF, 32 * 1024);
   StreamSink& sink = state<StreamSink>(Pattern(3));
   BOOST_REQUIRE(start_sink(engine(), p.b, sink));
-  struct St {
-    std::vector<std::byte> data;
-    Once send;
-    Once shut;
-  };
-  St& st = state<St>();
-  st.data = sink.pattern.make(0, total);
+  SendThenShutdown& st = state<SendThenShutdown>(engine(), p.a, sink.pattern.make(0, total));
   const auto before = engine().stats().short_sends;
-  struct Ctx {
-    St* s;
-    Engine* e;
-    Socket sock;
-  };
-  BOOST_REQUIRE(engine().send(p.a, st.data, [c = Ctx{&st, &engine(), p.a}](std::error_code ec, std::size_t n) {
-    ++c.s->send.calls;
-    c.s->send.ec = ec;
-    c.s->send.bytes = n;
-    St* s = c.s;
-    c.e->shutdown(c.sock, SHUT_WR, [s](std::error_code ec2) {
-      ++s->shut.calls;
-      s->shut.ec = ec2;
-    });
-  }));
+  BOOST_REQUIRE(engine().send(p.a, st.data, st.handler()));
   RX_REQUIRE_UNTIL_INFO(engine(), sink.done(), big_stream_deadline, sink << " send calls " << st.send.calls);
   BOOST_CHECK_EQUAL(st.send.calls, 1);
   RX_CHECK_OK(st.send.ec);
@@ -540,8 +480,7 @@ BOOST_FIXTURE_TEST_CASE(short_sends_are_continued, EngineFixture) {
   // internally), short_sends may legitimately stay 0 there: relax this
   // assertion for the io_uring variants in that case.
   BOOST_CHECK_GT(shorts, 0u);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(sendv_gathers_in_order_through_short_sends, EngineFixture) {
@@ -553,37 +492,19 @@ BOOST_FIXTURE_TEST_CASE(sendv_gathers_in_order_through_short_sends, EngineFixtur
   set_int_sockopt(engine().native_handle(p.a), SOL_SOCKET, SO_SNDBUF, 4096);
   StreamSink& sink = state<StreamSink>(Pattern(11));
   BOOST_REQUIRE(start_sink(engine(), p.b, sink));
-  struct St {
-    std::vector<std::byte> data;
-    Once send;
-    Once shut;
-  };
-  St& st = state<St>();
-  st.data = sink.pattern.make(0, total);
+  SendThenShutdown& st = state<SendThenShutdown>(engine(), p.a, sink.pattern.make(0, total));
   const std::span<const std::byte> all(st.data);
   const std::span<const std::byte> pieces[] = {all.subspan(0, 100), all.subspan(100, 3 * MiB), {},
                                                all.subspan(100 + 3 * MiB)};
   const auto before = engine().stats().short_sends;
-  struct Ctx {
-    St* s;
-    Engine* e;
-    Socket sock;
-  };
-  BOOST_REQUIRE(engine().sendv(p.a, pieces, [c = Ctx{&st, &engine(), p.a}](std::error_code ec, std::size_t n) {
-    ++c.s->send.calls;
-    c.s->send.ec = ec;
-    c.s->send.bytes = n;
-    St* s = c.s;
-    c.e->shutdown(c.sock, SHUT_WR, [s](std::error_code ec2) { ++s->shut.calls; s->shut.ec = ec2; });
-  }));
+  BOOST_REQUIRE(engine().sendv(p.a, pieces, st.handler()));
   RX_REQUIRE_UNTIL_INFO(engine(), sink.done(), big_stream_deadline, sink << " sendv calls " << st.send.calls);
   BOOST_CHECK_EQUAL(st.send.calls, 1);
   RX_CHECK_OK(st.send.ec);
   BOOST_CHECK_EQUAL(st.send.bytes, total);
   check_sink(sink, total);
   BOOST_CHECK_GT(engine().stats().short_sends - before, 0u);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(sendv_with_too_many_pieces_fails_once, EngineFixture) {
@@ -592,17 +513,12 @@ BOOST_FIXTURE_TEST_CASE(sendv_with_too_many_pieces_fails_once, EngineFixture) {
   std::span<const std::byte> pieces[ringxfer::max_gather + 1];
   for (auto& piece : pieces) piece = one;
   Once& r = state<Once>();
-  BOOST_REQUIRE(engine().sendv(p.a, pieces, [o = &r](std::error_code ec, std::size_t n) {
-    ++o->calls;
-    o->ec = ec;
-    o->bytes = n;
-  }));
+  BOOST_REQUIRE(engine().sendv(p.a, pieces, record(r)));
   BOOST_CHECK_EQUAL(r.calls, 0);  // never from inside the starting call
   RX_REQUIRE_UNTIL(engine(), r.done(), 5000ms);
   BOOST_CHECK(r.ec == std::errc::invalid_argument);
   BOOST_CHECK_EQUAL(r.bytes, 0u);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(peer_reset_while_receiving, EngineFixture) {
@@ -631,11 +547,7 @@ BOOST_FIXTURE_TEST_CASE(peer_reset_while_sending, EngineFixture) {
   St& st = state<St>();
   st.data = Pattern(5).make(0, 32 * MiB);
   const int sigpipes_before = sigpipe_count.load();
-  BOOST_REQUIRE(engine().send(p.sock, st.data, [s = &st](std::error_code ec, std::size_t n) {
-    ++s->send.calls;
-    s->send.ec = ec;
-    s->send.bytes = n;
-  }));
+  BOOST_REQUIRE(engine().send(p.sock, st.data, record(st.send)));
   run_for(engine(), 100ms);  // fill the socket buffers
   BOOST_CHECK_EQUAL(st.send.calls, 0);
   close_with_reset(p.peer);
@@ -648,11 +560,7 @@ BOOST_FIXTURE_TEST_CASE(peer_reset_while_sending, EngineFixture) {
   // A later send fails at once, too.
   Once& again = state<Once>();
   BOOST_REQUIRE(engine().send(p.sock, std::span<const std::byte>(st.data.data(), 1000),
-                              [a = &again](std::error_code ec, std::size_t n) {
-                                ++a->calls;
-                                a->ec = ec;
-                                a->bytes = n;
-                              }));
+                              record(again)));
   RX_REQUIRE_UNTIL(engine(), again.calls > 0, short_deadline);
   BOOST_CHECK_MESSAGE(again.ec == std::errc::connection_reset || again.ec == std::errc::broken_pipe,
                       "send on a reset connection ended with " << describe(again.ec));
@@ -666,41 +574,28 @@ BOOST_FIXTURE_TEST_CASE(shutdown_read_and_write, EngineFixture) {
   StreamSink& sink = state<StreamSink>();
   BOOST_REQUIRE(start_sink(engine(), p.a, sink));
   Once& shut = state<Once>();
-  BOOST_REQUIRE(engine().shutdown(p.b, SHUT_RDWR, [s = &shut](std::error_code ec) {
-    ++s->calls;
-    s->ec = ec;
-  }));
+  BOOST_REQUIRE(engine().shutdown(p.b, SHUT_RDWR, record(shut)));
   RX_REQUIRE_UNTIL(engine(), shut.calls > 0 && sink.done(), short_deadline);
   RX_CHECK_OK(shut.ec);
   BOOST_CHECK_MESSAGE(sink.final_error == ringxfer::error::eof, "ended with " << describe(sink.final_error));
   // Sending on a socket shut down for writing fails with broken_pipe.
   Once& snd = state<Once>();
   static const std::byte one[1] = {std::byte{1}};
-  BOOST_REQUIRE(engine().send(p.b, one, [s = &snd](std::error_code ec, std::size_t n) {
-    ++s->calls;
-    s->ec = ec;
-    s->bytes = n;
-  }));
+  BOOST_REQUIRE(engine().send(p.b, one, record(snd)));
   RX_REQUIRE_UNTIL(engine(), snd.calls > 0, short_deadline);
   RX_CHECK_EC(snd.ec, std::errc::broken_pipe);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(send_of_zero_bytes_completes_once, EngineFixture) {
   SocketPair p = engine_pair(engine());
   Once& st = state<Once>();
-  BOOST_REQUIRE(engine().send(p.a, std::span<const std::byte>(), [s = &st](std::error_code ec, std::size_t n) {
-    ++s->calls;
-    s->ec = ec;
-    s->bytes = n;
-  }));
+  BOOST_REQUIRE(engine().send(p.a, std::span<const std::byte>(), record(st)));
   RX_REQUIRE_UNTIL(engine(), st.calls > 0, short_deadline);
   run_for(engine(), 20ms);
   BOOST_CHECK_EQUAL(st.calls, 1);
   BOOST_CHECK_EQUAL(st.bytes, 0u);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

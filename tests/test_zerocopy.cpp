@@ -3,11 +3,7 @@
 #include "support.hpp"
 
 using namespace rxtest;
-using ringxfer::Buffer;
-using ringxfer::Engine;
 using ringxfer::Feature;
-using ringxfer::OpId;
-using ringxfer::Socket;
 
 namespace {
 
@@ -105,11 +101,7 @@ BOOST_FIXTURE_TEST_CASE(send_zc_one_buffer, EngineFixture) {
   const std::size_t n = b.size();
   const auto before = engine().stats();
   Once& st = state<Once>();
-  OpId id = engine().send_zc(p.a, std::move(b), [s = &st](std::error_code ec, std::size_t sent) {
-    ++s->calls;
-    s->ec = ec;
-    s->bytes = sent;
-  });
+  OpId id = engine().send_zc(p.a, std::move(b), record(st));
   BOOST_REQUIRE(id);
   BOOST_CHECK(!b);  // moved into the engine
   BOOST_CHECK_EQUAL(st.calls, 0);
@@ -124,8 +116,7 @@ BOOST_FIXTURE_TEST_CASE(send_zc_one_buffer, EngineFixture) {
   } else {
     BOOST_CHECK_GT(after.fallbacks, before.fallbacks);
   }
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(buffer_belongs_to_engine_until_notification, EngineFixture) {
@@ -157,9 +148,7 @@ BOOST_FIXTURE_TEST_CASE(buffer_belongs_to_engine_until_notification, EngineFixtu
   st.e = &e;
   const auto before = e.stats();
   BOOST_REQUIRE(e.send_zc(p.a, std::move(b), [s = &st](std::error_code ec, std::size_t sent) {
-    ++s->send.calls;
-    s->send.ec = ec;
-    s->send.bytes = sent;
+    s->send.record(ec, sent);
     Buffer probe = s->e->acquire_buffer();
     s->available_in_handler = static_cast<bool>(probe);
     s->zc_sends_in_handler = s->e->stats().zc_sends;
@@ -190,8 +179,7 @@ BOOST_FIXTURE_TEST_CASE(buffer_belongs_to_engine_until_notification, EngineFixtu
   }
   if (variant() == Variant::io_uring) BOOST_CHECK(zc_active(e));
   if (variant() == Variant::io_uring_nofeatures) BOOST_CHECK(!zc_active(e));
-  RX_CHECK_OK(close_and_wait(e, p.a));
-  RX_CHECK_OK(close_and_wait(e, p.b));
+  close_all(e, {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(send_zc_stream_64mib_byte_exact, EngineFixture) {
@@ -232,8 +220,7 @@ BOOST_FIXTURE_TEST_CASE(send_zc_stream_64mib_byte_exact, EngineFixture) {
   }
   // Every buffer comes home.
   RX_REQUIRE_UNTIL(e, free_send_buffers(e) == 4, short_deadline);
-  RX_CHECK_OK(close_and_wait(e, p.a));
-  RX_CHECK_OK(close_and_wait(e, p.b));
+  close_all(e, {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(headers_copied_bodies_zero_copy, EngineFixture) {
@@ -302,8 +289,7 @@ BOOST_FIXTURE_TEST_CASE(headers_copied_bodies_zero_copy, EngineFixture) {
   BOOST_CHECK_EQUAL(st.errors, 0);
   BOOST_CHECK_EQUAL(sink.received, total);
   BOOST_CHECK(sink.mismatch_at == UINT64_MAX);
-  RX_CHECK_OK(close_and_wait(engine(), p.a));
-  RX_CHECK_OK(close_and_wait(engine(), p.b));
+  close_all(engine(), {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(send_zc_on_stale_socket_returns_buffer, EngineFixture) {
@@ -317,11 +303,7 @@ BOOST_FIXTURE_TEST_CASE(send_zc_on_stale_socket_returns_buffer, EngineFixture) {
   BOOST_REQUIRE(b);
   b.resize(100);
   Once& st = state<Once>();
-  OpId id = e.send_zc(p.a, std::move(b), [s = &st](std::error_code ec, std::size_t n) {
-    ++s->calls;
-    s->ec = ec;
-    s->bytes = n;
-  });
+  OpId id = e.send_zc(p.a, std::move(b), record(st));
   BOOST_CHECK(id);
   BOOST_CHECK_EQUAL(st.calls, 0);
   RX_REQUIRE_UNTIL(e, st.calls > 0, short_deadline);
@@ -345,11 +327,7 @@ BOOST_FIXTURE_TEST_CASE(send_zc_of_empty_buffer_fails_once, EngineFixture, *boos
   CollectSink& sink = state<CollectSink>();
   BOOST_REQUIRE(start_collect(e, p.b, sink));
   Once& st = state<Once>();
-  OpId id = e.send_zc(p.a, Buffer(), [s = &st](std::error_code ec, std::size_t n) {
-    ++s->calls;
-    s->ec = ec;
-    s->bytes = n;
-  });
+  OpId id = e.send_zc(p.a, Buffer(), record(st));
   if (id) {
     RX_REQUIRE_UNTIL(e, st.calls > 0, short_deadline);
     run_for(e, 50ms);
@@ -361,8 +339,7 @@ BOOST_FIXTURE_TEST_CASE(send_zc_of_empty_buffer_fails_once, EngineFixture, *boos
   }
   BOOST_CHECK(sink.bytes.empty());
   BOOST_CHECK_EQUAL(free_send_buffers(e), 2u);
-  RX_CHECK_OK(close_and_wait(e, p.a));
-  RX_CHECK_OK(close_and_wait(e, p.b));
+  close_all(e, {p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(acquire_buffer_pool_bounds, EngineFixture) {
