@@ -50,6 +50,21 @@ struct Tracker {
     else BOOST_ERROR("op " << i << " (" << recs[std::size_t(i)].kind << ") did not start");
     return id;
   }
+
+  // A handler that hits record i: fits every op's handler signature (bytes
+  // and buffer sizes are added up; accepted and connected sockets are kept
+  // in `sockets`).
+  struct Hit {
+    Tracker* t;
+    int i;
+    void operator()(std::error_code ec, std::size_t n = 0) const { t->hit(i, ec, n); }
+    void operator()(std::error_code ec, Buffer b) const { t->hit(i, ec, b.size()); }
+    void operator()(std::error_code ec, Socket s) const {
+      t->hit(i, ec);
+      if (!ec) t->sockets.push_back(s);
+    }
+  };
+  Hit on(int i) { return Hit{this, i}; }
 };
 
 }  // namespace
@@ -169,11 +184,7 @@ BOOST_FIXTURE_TEST_CASE(close_with_many_ops_pending, EngineFixture) {
   // socket; closing each handle ends its ops exactly once with an error.
   HalfPair hp = half_pair(engine());  // peer never reads, never writes
   SocketPair sp = engine_pair(engine());
-  int fds[2];
-  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  UniqueFd pipe_wr(fds[1]);
-  File pipe_rd;
-  RX_REQUIRE_OK(engine().adopt(fds[0], pipe_rd));
+  EnginePipe pipe = engine_pipe(engine());  // nothing is ever written
   Tracker& t = state<Tracker>();
   struct Data {
     std::vector<std::byte> bytes;
@@ -181,26 +192,21 @@ BOOST_FIXTURE_TEST_CASE(close_with_many_ops_pending, EngineFixture) {
   Data& d = state<Data>();
   d.bytes = Pattern(72).make(0, 32 * MiB);
   int i_send = t.add("send");
-  t.note(engine().send(hp.sock, d.bytes, [t = &t, i_send](std::error_code ec, std::size_t n) { t->hit(i_send, ec, n); }),
-         i_send);
+  t.note(engine().send(hp.sock, d.bytes, t.on(i_send)), i_send);
   int i_recv = t.add("recv", true);
-  t.note(engine().recv(hp.sock, [t = &t, i_recv](std::error_code ec, Buffer) { t->hit(i_recv, ec); }), i_recv);
+  t.note(engine().recv(hp.sock, t.on(i_recv)), i_recv);
   int i_read = t.add("read");
-  t.note(engine().read(pipe_rd, -1, engine().acquire_buffer(),
-                       [t = &t, i_read](std::error_code ec, Buffer) { t->hit(i_read, ec); }),
-         i_read);
+  t.note(engine().read(pipe.rd, -1, engine().acquire_buffer(), t.on(i_read)), i_read);
   int i_splice = t.add("splice");
-  t.note(engine().splice(sp.b, -1, sp.a, -1, 100000,
-                         [t = &t, i_splice](std::error_code ec, std::size_t n) { t->hit(i_splice, ec, n); }),
-         i_splice);
+  t.note(engine().splice(sp.b, -1, sp.a, -1, 100000, t.on(i_splice)), i_splice);
   run_for(engine(), 100ms);
   for (auto& r : t.recs) BOOST_CHECK_MESSAGE(r.calls == 0, r.kind << " completed early: " << describe(r.last));
   int i_c1 = t.add("close socket");
   int i_c2 = t.add("close pipe");
   int i_c3 = t.add("close splice source");
-  t.note(engine().close(hp.sock, [t = &t, i_c1](std::error_code ec) { t->hit(i_c1, ec); }), i_c1);
-  t.note(engine().close(pipe_rd, [t = &t, i_c2](std::error_code ec) { t->hit(i_c2, ec); }), i_c2);
-  t.note(engine().close(sp.b, [t = &t, i_c3](std::error_code ec) { t->hit(i_c3, ec); }), i_c3);
+  t.note(engine().close(hp.sock, t.on(i_c1)), i_c1);
+  t.note(engine().close(pipe.rd, t.on(i_c2)), i_c2);
+  t.note(engine().close(sp.b, t.on(i_c3)), i_c3);
   RX_REQUIRE_UNTIL_INFO(engine(), t.all_final(), short_deadline, t.pending());
   run_for(engine(), 30ms);
   for (int i : {i_send, i_recv, i_read, i_splice}) {
@@ -216,8 +222,7 @@ BOOST_FIXTURE_TEST_CASE(close_with_many_ops_pending, EngineFixture) {
     RX_CHECK_OK(t.recs[std::size_t(i)].last);
   }
   // The buffer of the cancelled read is back.
-  BOOST_CHECK_EQUAL(free_send_buffers(engine()),
-                    variant_options().buffer_count - variant_options().recv_buffer_count);
+  BOOST_CHECK_EQUAL(free_send_buffers(engine()), send_buffer_count());
   RX_CHECK_OK(close_and_wait(engine(), sp.a));
 }
 
@@ -245,18 +250,15 @@ BOOST_FIXTURE_TEST_CASE(exactly_once_over_mixed_operations, EngineFixture) {
   const auto started0 = e.stats().ops_started;
   (void)stats0;
 
-  auto bytes_handler = [&t](int i) { return [t = &t, i](std::error_code ec, std::size_t n) { t->hit(i, ec, n); }; };
-  auto error_handler = [&t](int i) { return [t = &t, i](std::error_code ec) { t->hit(i, ec); }; };
-
   // Timeouts: 10 that fire, 10 that are cancelled (5 before any loop turn).
   std::vector<OpId> long_timeouts;
   for (int k = 0; k < 10; ++k) {
     int i = t.add("timeout");
-    t.note(e.timeout(std::chrono::milliseconds(1 + k), error_handler(i)), i);
+    t.note(e.timeout(std::chrono::milliseconds(1 + k), t.on(i)), i);
   }
   for (int k = 0; k < 10; ++k) {
     int i = t.add("cancelled timeout");
-    long_timeouts.push_back(t.note(e.timeout(10s, error_handler(i)), i));
+    long_timeouts.push_back(t.note(e.timeout(10s, t.on(i)), i));
   }
   for (int k = 0; k < 5; ++k) BOOST_CHECK(e.cancel(long_timeouts[std::size_t(k)]));
   // Multishot recvs on each pair's b side; the one on pair 3 gets cancelled.
@@ -266,50 +268,39 @@ BOOST_FIXTURE_TEST_CASE(exactly_once_over_mixed_operations, EngineFixture) {
     int i = t.add("recv", true);
     recv_recs.push_back(i);
     t.recs[std::size_t(i)].expect_bytes = recv_recs.size() <= 3 ? 5000 : 10000;
-    recv_ids.push_back(t.note(e.recv(p.b, [t = &t, i](std::error_code ec, Buffer b) { t->hit(i, ec, b.size()); }), i));
+    recv_ids.push_back(t.note(e.recv(p.b, t.on(i)), i));
   }
   // Sends: 5 each on pairs 0..2.
   for (int pi = 0; pi < 3; ++pi)
     for (int k = 0; k < 5; ++k) {
       int i = t.add("send");
       t.recs[std::size_t(i)].expect_bytes = 1000;
-      t.note(e.send(pairs[std::size_t(pi)].a, env.payload, bytes_handler(i)), i);
+      t.note(e.send(pairs[std::size_t(pi)].a, env.payload, t.on(i)), i);
     }
   // Reads, each ending at end of file within one buffer: 50000 .. 10000 bytes.
   for (int k = 0; k < 5; ++k) {
     int i = t.add("read");
     t.recs[std::size_t(i)].expect_bytes = std::size_t(50000 - k * 10000);
-    t.note(e.read(file, 50000 + k * 10000, e.acquire_buffer(),
-                  [t = &t, i](std::error_code ec, Buffer b) { t->hit(i, ec, b.size()); }),
-           i);
+    t.note(e.read(file, 50000 + k * 10000, e.acquire_buffer(), t.on(i)), i);
   }
   // Stale-handle ops.
   for (int k = 0; k < 3; ++k) {
     int i = t.add("stale send");
-    t.note(e.send(stale_pair.a, env.payload, bytes_handler(i)), i);
+    t.note(e.send(stale_pair.a, env.payload, t.on(i)), i);
   }
   // Accept (multishot) with 2 connects, and a refused connect.
   int i_accept = t.add("accept", true);
-  OpId accept_id = t.note(e.accept(listener, [t = &t, i_accept](std::error_code ec, Socket s) {
-    t->hit(i_accept, ec);
-    if (!ec) t->sockets.push_back(s);
-  }), i_accept);
+  OpId accept_id = t.note(e.accept(listener, t.on(i_accept)), i_accept);
   for (int k = 0; k < 2; ++k) {
     int i = t.add("connect");
-    t.note(e.connect(bound, [t = &t, i](std::error_code ec, Socket s) {
-      t->hit(i, ec);
-      if (!ec) t->sockets.push_back(s);
-    }), i);
+    t.note(e.connect(bound, t.on(i)), i);
   }
   int i_refused = t.add("refused connect");
-  t.note(e.connect(Address::loopback_v4(refusing.port), [t = &t, i_refused](std::error_code ec, Socket s) {
-    t->hit(i_refused, ec);
-    if (!ec) t->sockets.push_back(s);
-  }), i_refused);
+  t.note(e.connect(Address::loopback_v4(refusing.port), t.on(i_refused)), i_refused);
   // A splice from the file into pair 3.
   int i_splice = t.add("splice");
   t.recs[std::size_t(i_splice)].expect_bytes = 10000;
-  t.note(e.splice(file, 0, pairs[3].a, -1, 10000, bytes_handler(i_splice)), i_splice);
+  t.note(e.splice(file, 0, pairs[3].a, -1, 10000, t.on(i_splice)), i_splice);
 
   e.poll();
   for (int k = 5; k < 10; ++k) BOOST_CHECK(e.cancel(long_timeouts[std::size_t(k)]));
@@ -322,7 +313,7 @@ BOOST_FIXTURE_TEST_CASE(exactly_once_over_mixed_operations, EngineFixture) {
   // Now end the multishot ops: eof on pairs 0..2, cancel on pair 3 and accept.
   for (int pi = 0; pi < 3; ++pi) {
     int i = t.add("shutdown");
-    t.note(e.shutdown(pairs[std::size_t(pi)].a, SHUT_WR, error_handler(i)), i);
+    t.note(e.shutdown(pairs[std::size_t(pi)].a, SHUT_WR, t.on(i)), i);
   }
   BOOST_CHECK(e.cancel(recv_ids[3]));
   BOOST_CHECK(e.cancel(accept_id));
@@ -339,7 +330,7 @@ BOOST_FIXTURE_TEST_CASE(exactly_once_over_mixed_operations, EngineFixture) {
   for (Socket s : t.sockets) to_close.push_back(s);
   for (auto h : to_close) {
     int i = t.add("close");
-    t.note(e.close(h, error_handler(i)), i);
+    t.note(e.close(h, t.on(i)), i);
   }
   RX_REQUIRE_UNTIL_INFO(e, t.all_final() && e.in_flight() == 0, short_deadline, t.pending());
   run_for(e, 50ms);
@@ -395,11 +386,7 @@ BOOST_FIXTURE_TEST_CASE(engine_destruction_completes_pending_ops, EngineFixture)
   HalfPair idle = half_pair(e);     // nothing ever arrives
   HalfPair blocked = half_pair(e);  // the peer never reads
   SocketPair sp = engine_pair(e);
-  int fds[2];
-  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  UniqueFd pipe_wr(fds[1]);
-  File pipe_rd;
-  RX_REQUIRE_OK(e.adopt(fds[0], pipe_rd));
+  EnginePipe pipe = engine_pipe(e);  // nothing is ever written
   Socket listener;
   RX_REQUIRE_OK(e.listen(Address::loopback_v4(0), listener));
 
@@ -409,19 +396,15 @@ BOOST_FIXTURE_TEST_CASE(engine_destruction_completes_pending_ops, EngineFixture)
     t->hit(i_recv, ec);
   }), i_recv);
   int i_timeout = t.add("timeout");
-  t.note(e.timeout(10s, [t = &t, i_timeout](std::error_code ec) { t->hit(i_timeout, ec); }), i_timeout);
+  t.note(e.timeout(10s, t.on(i_timeout)), i_timeout);
   int i_accept = t.add("accept", true);
-  t.note(e.accept(listener, [t = &t, i_accept](std::error_code ec, Socket) { t->hit(i_accept, ec); }), i_accept);
+  t.note(e.accept(listener, t.on(i_accept)), i_accept);
   int i_send = t.add("send");
-  t.note(e.send(blocked.sock, d.bytes, [t = &t, i_send](std::error_code ec, std::size_t n) { t->hit(i_send, ec, n); }),
-         i_send);
+  t.note(e.send(blocked.sock, d.bytes, t.on(i_send)), i_send);
   int i_read = t.add("read");
-  t.note(e.read(pipe_rd, -1, e.acquire_buffer(), [t = &t, i_read](std::error_code ec, Buffer) { t->hit(i_read, ec); }),
-         i_read);
+  t.note(e.read(pipe.rd, -1, e.acquire_buffer(), t.on(i_read)), i_read);
   int i_splice = t.add("splice");
-  t.note(e.splice(sp.b, -1, sp.a, -1, 100000,
-                  [t = &t, i_splice](std::error_code ec, std::size_t n) { t->hit(i_splice, ec, n); }),
-         i_splice);
+  t.note(e.splice(sp.b, -1, sp.a, -1, 100000, t.on(i_splice)), i_splice);
   run_for(e, 100ms);
   for (auto& r : t.recs) BOOST_REQUIRE_MESSAGE(r.calls == 0, r.kind << " completed early: " << describe(r.last));
   BOOST_CHECK_EQUAL(e.in_flight(), 6u);
@@ -450,12 +433,8 @@ BOOST_FIXTURE_TEST_CASE(engine_destruction_with_zero_copy_notification_pending, 
     SocketPair p = engine_pair(e);
     CollectSink& sink = state<CollectSink>();
     BOOST_REQUIRE(start_collect(e, p.b, sink));
-    Buffer b = e.acquire_buffer();
-    BOOST_REQUIRE(b);
-    Pattern(77).fill(0, b.storage());
-    b.resize(b.capacity());
     Once& st = state<Once>();
-    BOOST_REQUIRE(e.send_zc(p.a, std::move(b), record(st)));
+    BOOST_REQUIRE(e.send_zc(p.a, filled(e, Pattern(77)), record(st)));
     RX_REQUIRE_UNTIL(e, st.calls > 0, short_deadline);
     RX_CHECK_OK(st.ec);
     destroy_engine();
@@ -494,10 +473,7 @@ BOOST_FIXTURE_TEST_CASE(ops_started_from_handlers_during_destruction, EngineFixt
 BOOST_FIXTURE_TEST_CASE(close_while_zero_copy_notification_pending, EngineFixture) {
   // Close the socket right after send_zc's handler ran (its buffer may still
   // wait for the notification): the buffer still comes back to the pool.
-  ringxfer::EngineOptions o = variant_options();
-  o.recv_buffer_count = 8;
-  o.buffer_count = 9;  // one send buffer
-  Engine& e = reset(o);
+  Engine& e = reset(pool_options(8, 1));  // one send buffer
   for (int round = 0; round < 20; ++round) {
     SocketPair p = engine_pair(e);
     CollectSink& sink = state<CollectSink>();

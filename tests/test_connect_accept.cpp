@@ -28,26 +28,23 @@ boost::test_tools::assertion_result ipv6_loopback_available(boost::unit_test::te
   return r;
 }
 
-struct AcceptState {
+// What a multishot accept op's handler saw.
+struct AcceptState : FinalCall {
   std::vector<Socket> accepted;
   int calls = 0;
-  int final_calls = 0;
-  int calls_after_final = 0;
   int invalid_sockets = 0;
-  std::error_code final_error;
   void on_accept(std::error_code ec, Socket s) {
     ++calls;
-    if (final_calls > 0) ++calls_after_final;
-    if (ec) {
-      ++final_calls;
-      final_error = ec;
-      return;
-    }
+    if (!note_call(ec)) return;
     if (!s.valid()) ++invalid_sockets;
     accepted.push_back(s);
   }
+  auto handler() {
+    return [self = this](std::error_code ec, Socket s) { self->on_accept(ec, s); };
+  }
 };
 
+// What connect handlers saw (one state may serve several connects).
 struct ConnectState {
   std::vector<Socket> connected;
   std::vector<std::error_code> errors;
@@ -56,6 +53,9 @@ struct ConnectState {
     ++calls;
     if (ec) errors.push_back(ec);
     else connected.push_back(s);
+  }
+  auto handler() {
+    return [self = this](std::error_code ec, Socket s) { self->on_connect(ec, s); };
   }
 };
 
@@ -83,10 +83,10 @@ BOOST_FIXTURE_TEST_CASE(multishot_accept_and_connect, EngineFixture) {
   Socket l = listen_loopback(engine(), bound);
   AcceptState& acc = state<AcceptState>();
   ConnectState& con = state<ConnectState>();
-  OpId accept_id = engine().accept(l, [a = &acc](std::error_code ec, Socket s) { a->on_accept(ec, s); });
+  OpId accept_id = engine().accept(l, acc.handler());
   BOOST_REQUIRE(accept_id);
   for (int i = 0; i < n; ++i)
-    BOOST_REQUIRE(engine().connect(bound, [c = &con](std::error_code ec, Socket s) { c->on_connect(ec, s); }));
+    BOOST_REQUIRE(engine().connect(bound, con.handler()));
   BOOST_CHECK_EQUAL(acc.calls + con.calls, 0);  // nothing runs inline
   RX_REQUIRE_UNTIL(engine(), (int)acc.accepted.size() == n && con.calls == n, short_deadline);
   BOOST_CHECK_EQUAL(con.errors.size(), 0u);
@@ -140,7 +140,7 @@ BOOST_FIXTURE_TEST_CASE(accept_burst_of_plain_clients, EngineFixture) {
     clients.push_back(std::move(c));
   }
   AcceptState& acc = state<AcceptState>();
-  OpId id = engine().accept(l, [a = &acc](std::error_code ec, Socket s) { a->on_accept(ec, s); });
+  OpId id = engine().accept(l, acc.handler());
   BOOST_REQUIRE(id);
   RX_REQUIRE_UNTIL(engine(), (int)acc.accepted.size() == n, short_deadline);
   BOOST_CHECK_EQUAL(acc.final_calls, 0);
@@ -179,7 +179,7 @@ BOOST_FIXTURE_TEST_CASE(accept_cancel_without_clients, EngineFixture) {
   Address bound;
   Socket l = listen_loopback(engine(), bound);
   AcceptState& acc = state<AcceptState>();
-  OpId id = engine().accept(l, [a = &acc](std::error_code ec, Socket s) { a->on_accept(ec, s); });
+  OpId id = engine().accept(l, acc.handler());
   BOOST_REQUIRE(id);
   run_for(engine(), 20ms);
   BOOST_CHECK_EQUAL(acc.calls, 0);
@@ -196,7 +196,7 @@ BOOST_FIXTURE_TEST_CASE(close_listener_ends_accept, EngineFixture) {
   Address bound;
   Socket l = listen_loopback(engine(), bound);
   AcceptState& acc = state<AcceptState>();
-  BOOST_REQUIRE(engine().accept(l, [a = &acc](std::error_code ec, Socket s) { a->on_accept(ec, s); }));
+  BOOST_REQUIRE(engine().accept(l, acc.handler()));
   run_for(engine(), 10ms);
   RX_CHECK_OK(close_and_wait(engine(), l));
   RX_REQUIRE_UNTIL(engine(), acc.final_calls > 0, short_deadline);
@@ -211,9 +211,7 @@ BOOST_FIXTURE_TEST_CASE(close_listener_ends_accept, EngineFixture) {
 BOOST_FIXTURE_TEST_CASE(connect_refused_on_closed_port, EngineFixture) {
   RefusingPort port;
   ConnectState& con = state<ConnectState>();
-  BOOST_REQUIRE(engine().connect(Address::loopback_v4(port.port), [c = &con](std::error_code ec, Socket s) {
-    c->on_connect(ec, s);
-  }));
+  BOOST_REQUIRE(engine().connect(Address::loopback_v4(port.port), con.handler()));
   RX_REQUIRE_UNTIL(engine(), con.calls > 0, short_deadline);
   run_for(engine(), 20ms);
   BOOST_CHECK_EQUAL(con.calls, 1);
@@ -223,9 +221,7 @@ BOOST_FIXTURE_TEST_CASE(connect_refused_on_closed_port, EngineFixture) {
 
 BOOST_FIXTURE_TEST_CASE(connect_refused_on_port_1, EngineFixture) {
   ConnectState& con = state<ConnectState>();
-  BOOST_REQUIRE(engine().connect(Address::loopback_v4(1), [c = &con](std::error_code ec, Socket s) {
-    c->on_connect(ec, s);
-  }));
+  BOOST_REQUIRE(engine().connect(Address::loopback_v4(1), con.handler()));
   RX_REQUIRE_UNTIL(engine(), con.calls > 0, short_deadline);
   BOOST_REQUIRE_EQUAL(con.errors.size(), 1u);
   RX_CHECK_EC(con.errors[0], std::errc::connection_refused);
@@ -238,7 +234,7 @@ BOOST_FIXTURE_TEST_CASE(connect_cancel_or_complete_once, EngineFixture) {
   Address bound;
   Socket l = listen_loopback(engine(), bound);
   ConnectState& con = state<ConnectState>();
-  OpId id = engine().connect(bound, [c = &con](std::error_code ec, Socket s) { c->on_connect(ec, s); });
+  OpId id = engine().connect(bound, con.handler());
   BOOST_REQUIRE(id);
   engine().cancel(id);
   RX_REQUIRE_UNTIL(engine(), con.calls > 0, short_deadline);
@@ -262,7 +258,7 @@ BOOST_FIXTURE_TEST_CASE(accept_when_fd_slots_run_out, EngineFixture) {
   Address bound;
   Socket l = listen_loopback(e, bound);  // slot 1 of 3
   AcceptState& acc = state<AcceptState>();
-  OpId id = e.accept(l, [a = &acc](std::error_code ec, Socket s) { a->on_accept(ec, s); });
+  OpId id = e.accept(l, acc.handler());
   BOOST_REQUIRE(id);
   std::vector<UniqueFd> clients;
   for (int i = 0; i < 4; ++i) {
@@ -299,9 +295,9 @@ BOOST_FIXTURE_TEST_CASE(ipv6_loopback_stream, EngineFixture,
   BOOST_CHECK_EQUAL(bound.to_string().rfind("[::1]:", 0), 0u);
   AcceptState& acc = state<AcceptState>();
   ConnectState& con = state<ConnectState>();
-  OpId aid = engine().accept(l, [a = &acc](std::error_code ec, Socket s) { a->on_accept(ec, s); });
+  OpId aid = engine().accept(l, acc.handler());
   BOOST_REQUIRE(aid);
-  BOOST_REQUIRE(engine().connect(bound, [c = &con](std::error_code ec, Socket s) { c->on_connect(ec, s); }));
+  BOOST_REQUIRE(engine().connect(bound, con.handler()));
   RX_REQUIRE_UNTIL(engine(), acc.accepted.size() == 1 && con.calls == 1, short_deadline);
   BOOST_REQUIRE_EQUAL(con.connected.size(), 1u);
   Address local;

@@ -176,11 +176,7 @@ BOOST_FIXTURE_TEST_CASE(shutdown_with_bad_how, EngineFixture) {
 BOOST_FIXTURE_TEST_CASE(tiny_buffers_many_recv_completions, EngineFixture) {
   // 1 KiB buffers, 2 receive buffers: a 2 MiB stream becomes thousands of
   // recv completions and constant ring refills.
-  ringxfer::EngineOptions o = variant_options();
-  o.buffer_size_bytes = 1 * KiB;
-  o.recv_buffer_count = 2;
-  o.buffer_count = 4;
-  Engine& e = reset(o);
+  Engine& e = reset(pool_options(2, 2, 1 * KiB));
   constexpr std::size_t total = 2 * MiB;
   SocketPair p = engine_pair(e);
   StreamSink& sink = state<StreamSink>(Pattern(83));

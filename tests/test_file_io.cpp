@@ -129,8 +129,7 @@ BOOST_FIXTURE_TEST_CASE(many_concurrent_positional_writes_and_reads, EngineFixtu
     }
   }
   // All buffers are back.
-  BOOST_CHECK_EQUAL(free_send_buffers(engine()),
-                    variant_options().buffer_count - variant_options().recv_buffer_count);
+  BOOST_CHECK_EQUAL(free_send_buffers(engine()), send_buffer_count());
   RX_CHECK_OK(close_and_wait(engine(), f));
 }
 
@@ -155,28 +154,24 @@ BOOST_FIXTURE_TEST_CASE(stream_write_and_read_on_pipes, EngineFixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(read_waits_for_data_on_a_pipe, EngineFixture) {
-  int fds[2];
-  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  UniqueFd wr(fds[1]);
-  File rd;
-  RX_REQUIRE_OK(engine().adopt(fds[0], rd));
+  EnginePipe pipe = engine_pipe(engine());
   BufResult& r = state<BufResult>();
-  BOOST_REQUIRE(start_read(engine(), rd, -1, engine().acquire_buffer(), r));
+  BOOST_REQUIRE(start_read(engine(), pipe.rd, -1, engine().acquire_buffer(), r));
   run_for(engine(), 50ms);
   BOOST_CHECK_EQUAL(r.calls, 0);  // nothing to read yet
-  BOOST_REQUIRE(::write(wr.get(), "pipe!", 5) == 5);
+  BOOST_REQUIRE(::write(pipe.wr.get(), "pipe!", 5) == 5);
   RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
   RX_CHECK_OK(r.ec);
   BOOST_CHECK_EQUAL(r.size, 5u);
   BOOST_CHECK(std::memcmp(r.data.data(), "pipe!", 5) == 0);
   // Writer gone: a read gives 0 bytes (end of file).
-  wr.reset();
+  pipe.wr.reset();
   BufResult& r2 = state<BufResult>();
-  BOOST_REQUIRE(start_read(engine(), rd, -1, engine().acquire_buffer(), r2));
+  BOOST_REQUIRE(start_read(engine(), pipe.rd, -1, engine().acquire_buffer(), r2));
   RX_REQUIRE_UNTIL(engine(), r2.calls > 0, short_deadline);
   RX_CHECK_OK(r2.ec);
   BOOST_CHECK_EQUAL(r2.size, 0u);
-  RX_CHECK_OK(close_and_wait(engine(), rd));
+  RX_CHECK_OK(close_and_wait(engine(), pipe.rd));
 }
 
 BOOST_FIXTURE_TEST_CASE(open_errors, EngineFixture) {
@@ -217,8 +212,7 @@ BOOST_FIXTURE_TEST_CASE(write_to_read_only_file_fails, EngineFixture) {
   BOOST_CHECK_EQUAL(tf.size(), 0u);
   RX_CHECK_OK(close_and_wait(engine(), f));
   // The buffer was not lost.
-  BOOST_CHECK_EQUAL(free_send_buffers(engine()),
-                    variant_options().buffer_count - variant_options().recv_buffer_count);
+  BOOST_CHECK_EQUAL(free_send_buffers(engine()), send_buffer_count());
 }
 
 BOOST_FIXTURE_TEST_CASE(read_into_empty_buffer_fails_once, EngineFixture, *boost::unit_test::label("empty_buffer")) {

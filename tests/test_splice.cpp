@@ -206,25 +206,21 @@ BOOST_FIXTURE_TEST_CASE(file_to_file_with_offsets, EngineFixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(pipe_to_socket, EngineFixture) {
-  int fds[2];
-  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  UniqueFd wr(fds[1]);
-  File rd;
-  RX_REQUIRE_OK(engine().adopt(fds[0], rd));
+  EnginePipe pipe = engine_pipe(engine());
   const std::vector<std::byte> data = Pattern(47).make(0, 20000);
-  BOOST_REQUIRE(::write(wr.get(), data.data(), data.size()) == ssize_t(data.size()));
+  BOOST_REQUIRE(::write(pipe.wr.get(), data.data(), data.size()) == ssize_t(data.size()));
   SocketPair p = engine_pair(engine());
   CollectSink& sink = state<CollectSink>();
   BOOST_REQUIRE(start_collect(engine(), p.b, sink));
   SpliceResult& r = state<SpliceResult>();
-  BOOST_REQUIRE(start_splice(engine(), rd, -1, p.a, -1, data.size(), r));
+  BOOST_REQUIRE(start_splice(engine(), pipe.rd, -1, p.a, -1, data.size(), r));
   RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
   RX_CHECK_OK(r.ec);
   BOOST_CHECK_EQUAL(r.bytes, data.size());
   shutdown_write(engine(), p.a);
   RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
   BOOST_CHECK(sink.bytes == data);
-  close_all(engine(), {rd, p.a, p.b});
+  close_all(engine(), {pipe.rd, p.a, p.b});
 }
 
 BOOST_FIXTURE_TEST_CASE(file_to_socket_at_file_position, EngineFixture) {

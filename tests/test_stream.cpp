@@ -177,11 +177,7 @@ BOOST_FIXTURE_TEST_CASE(recv_backpressure_when_buffers_are_held, EngineFixture) 
   // Few receive buffers; the receiver keeps every lease. The ring runs dry,
   // recv pauses (no error reaches the handler), and once the leases are
   // dropped the stream continues to the end, byte-exact.
-  ringxfer::EngineOptions o = variant_options();
-  o.recv_buffer_count = 4;
-  o.buffer_count = 8;
-  o.buffer_size_bytes = 16 * KiB;
-  Engine& e = reset(o);
+  Engine& e = reset(pool_options(4, 4, 16 * KiB));
   constexpr std::size_t total = 4 * MiB;
   SocketPair p = engine_pair(e);
   struct St {
@@ -234,10 +230,7 @@ BOOST_FIXTURE_TEST_CASE(echo_server_holds_recv_buffers_while_sending, EngineFixt
   // The client runs on a second engine (as a real client would, elsewhere):
   // on one engine the server could hold every shared receive buffer while
   // the client needs one to drain the echo, a deadlock of the test's making.
-  ringxfer::EngineOptions o = variant_options();
-  o.recv_buffer_count = 16;
-  o.buffer_count = 24;
-  Engine& server = reset(o);
+  Engine& server = reset(pool_options(16, 8));
   Engine client_engine(variant_options());
   Engine& client = client_engine;
   constexpr std::size_t total = 8 * MiB;

@@ -124,19 +124,13 @@ BOOST_FIXTURE_TEST_CASE(buffer_belongs_to_engine_until_notification, EngineFixtu
   // must not be back yet (the notification always follows the result, and
   // the engine releases the buffer only when it dispatches the notification);
   // running the loop a little longer brings it back.
-  ringxfer::EngineOptions o = variant_options();
-  o.recv_buffer_count = 8;
-  o.buffer_count = o.recv_buffer_count + 1;
-  Engine& e = reset(o);
+  Engine& e = reset(pool_options(8, 1));
   SocketPair p = engine_pair(e);
   StreamSink& sink = state<StreamSink>(Pattern(12));
   BOOST_REQUIRE(start_sink(e, p.b, sink));
 
-  Buffer b = e.acquire_buffer();
-  BOOST_REQUIRE(b);
+  Buffer b = filled(e, sink.pattern);
   BOOST_CHECK(!e.acquire_buffer());  // exactly one send buffer
-  sink.pattern.fill(0, b.storage());
-  b.resize(b.capacity());
   const std::size_t n = b.size();
   struct St {
     Engine* e = nullptr;
@@ -183,10 +177,7 @@ BOOST_FIXTURE_TEST_CASE(buffer_belongs_to_engine_until_notification, EngineFixtu
 }
 
 BOOST_FIXTURE_TEST_CASE(send_zc_stream_64mib_byte_exact, EngineFixture) {
-  ringxfer::EngineOptions o = variant_options();
-  o.recv_buffer_count = 64;
-  o.buffer_count = o.recv_buffer_count + 4;  // at most 4 buffers with the engine
-  Engine& e = reset(o);
+  Engine& e = reset(pool_options(64, 4));  // at most 4 buffers with the engine
   const std::size_t total = big_stream_bytes;
   SocketPair p = engine_pair(e);
   StreamSink& sink = state<StreamSink>(Pattern(21));
@@ -293,10 +284,7 @@ BOOST_FIXTURE_TEST_CASE(headers_copied_bodies_zero_copy, EngineFixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(send_zc_on_stale_socket_returns_buffer, EngineFixture) {
-  ringxfer::EngineOptions o = variant_options();
-  o.recv_buffer_count = 8;
-  o.buffer_count = o.recv_buffer_count + 1;
-  Engine& e = reset(o);
+  Engine& e = reset(pool_options(8, 1));
   SocketPair p = engine_pair(e);
   RX_CHECK_OK(close_and_wait(e, p.a));
   Buffer b = e.acquire_buffer();
@@ -319,10 +307,7 @@ BOOST_FIXTURE_TEST_CASE(send_zc_of_empty_buffer_fails_once, EngineFixture, *boos
   // An empty Buffer is no lease: send_zc gives std::errc::invalid_argument
   // (engine.hpp). It must not send some other pool buffer (e.g. index 0, a
   // receive buffer) or take one from the pool.
-  ringxfer::EngineOptions o = variant_options();
-  o.recv_buffer_count = 4;
-  o.buffer_count = 6;
-  Engine& e = reset(o);
+  Engine& e = reset(pool_options(4, 2));
   SocketPair p = engine_pair(e);
   CollectSink& sink = state<CollectSink>();
   BOOST_REQUIRE(start_collect(e, p.b, sink));
@@ -343,10 +328,7 @@ BOOST_FIXTURE_TEST_CASE(send_zc_of_empty_buffer_fails_once, EngineFixture, *boos
 }
 
 BOOST_FIXTURE_TEST_CASE(acquire_buffer_pool_bounds, EngineFixture) {
-  ringxfer::EngineOptions o = variant_options();
-  o.recv_buffer_count = 16;
-  o.buffer_count = 20;
-  o.buffer_size_bytes = 8 * KiB;
+  const ringxfer::EngineOptions o = pool_options(16, 4, 8 * KiB);
   Engine& e = reset(o);
   std::vector<Buffer> got;
   for (;;) {
