@@ -743,6 +743,8 @@ class TempFile {
     fd_ = UniqueFd(fd);
     path_ = tmpl;
   }
+  // A temporary file holding [0, n) of `p`.
+  TempFile(const Pattern& p, std::size_t n) : TempFile() { fill(p, n); }
   ~TempFile() { ::unlink(path_.c_str()); }
   TempFile(const TempFile&) = delete;
   TempFile& operator=(const TempFile&) = delete;

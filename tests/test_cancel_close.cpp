@@ -234,8 +234,7 @@ BOOST_FIXTURE_TEST_CASE(exactly_once_over_mixed_operations, EngineFixture) {
     std::vector<std::byte> payload = Pattern(73).make(0, 1000);
   };
   Env& env = state<Env>();
-  TempFile tf;
-  tf.fill(Pattern(74), 100000);
+  TempFile tf(Pattern(74), 100000);
   File file = open_file(e, tf.path(), O_RDONLY);
   std::vector<SocketPair> pairs;
   for (int i = 0; i < 4; ++i) pairs.push_back(engine_pair(e));

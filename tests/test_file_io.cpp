@@ -220,8 +220,7 @@ BOOST_FIXTURE_TEST_CASE(read_into_empty_buffer_fails_once, EngineFixture, *boost
   // std::errc::invalid_argument (engine.hpp). Reading into some pool buffer
   // the caller never held (such as receive buffer 0) would corrupt the
   // receive ring.
-  TempFile tf;
-  tf.fill(Pattern(55), 100);
+  TempFile tf(Pattern(55), 100);
   File f = open_file(engine(), tf.path(), O_RDONLY);
   BufResult& r = state<BufResult>();
   OpId id = start_read(engine(), f, 0, Buffer(), r);

@@ -161,8 +161,7 @@ BOOST_FIXTURE_TEST_CASE(stale_socket_handle, EngineFixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(stale_file_handle, EngineFixture) {
-  TempFile tf;
-  tf.fill(Pattern(61), 1000);
+  TempFile tf(Pattern(61), 1000);
   File f = open_file(engine(), tf.path(), O_RDONLY);
   RX_CHECK_OK(close_and_wait(engine(), f));
   BOOST_CHECK_EQUAL(engine().native_handle(f), -1);

@@ -7,26 +7,33 @@ using namespace rxtest;
 
 namespace {
 
-struct SpliceResult {
-  int calls = 0;
-  std::error_code ec;
-  std::size_t bytes = 0;
-  void on(std::error_code e, std::size_t n) {
-    ++calls;
-    ec = e;
-    bytes = n;
-  }
-};
-
-OpId start_splice(Engine& e, ringxfer::FdRef src, std::int64_t src_off, ringxfer::FdRef dst, std::int64_t dst_off,
-                  std::size_t len, SpliceResult& r) {
-  SpliceResult* p = &r;
-  return e.splice(src, src_off, dst, dst_off, len, [p](std::error_code ec, std::size_t n) { p->on(ec, n); });
-}
-
 void shutdown_write(Engine& e, Socket s) {
   e.shutdown(s, SHUT_WR, [](std::error_code) {});
 }
+
+// Two splices from a file into a socket, the second started from the first's
+// handler (so they move their bytes one after the other).
+struct TwoSplices {
+  Engine* e = nullptr;
+  File f;
+  Socket s;
+  std::int64_t second_offset = 0;
+  std::size_t second_length = 0;
+  Once first, second;
+
+  OpId start(Engine& engine, File file, Socket sock, std::int64_t first_offset, std::size_t first_length,
+             std::int64_t second_off, std::size_t second_len) {
+    e = &engine;
+    f = file;
+    s = sock;
+    second_offset = second_off;
+    second_length = second_len;
+    return e->splice(f, first_offset, s, -1, first_length, [self = this](std::error_code ec, std::size_t n) {
+      self->first.record(ec, n);
+      self->e->splice(self->f, self->second_offset, self->s, -1, self->second_length, record(self->second));
+    });
+  }
+};
 
 }  // namespace
 
@@ -34,29 +41,15 @@ BOOST_AUTO_TEST_SUITE(splicing)
 
 BOOST_FIXTURE_TEST_CASE(file_to_socket_with_offsets, EngineFixture) {
   const Pattern pat(41);
-  TempFile tf;
-  tf.fill(pat, 1 * MiB);
+  TempFile tf(pat, 1 * MiB);
   File f = open_file(engine(), tf.path(), O_RDONLY);
   SocketPair p = engine_pair(engine());
   CollectSink& sink = state<CollectSink>();
   BOOST_REQUIRE(start_collect(engine(), p.b, sink));
   // Two splices from the same file at explicit offsets, one after the other:
   // explicit offsets do not depend on (or move) a file position.
-  struct St {
-    Engine* e = nullptr;
-    File f;
-    Socket s;
-    SpliceResult first, second;
-  };
-  St& st = state<St>();
-  st.e = &engine();
-  st.f = f;
-  st.s = p.a;
-  BOOST_REQUIRE(engine().splice(f, 12345, p.a, -1, 500000, [s = &st](std::error_code ec, std::size_t n) {
-    s->first.on(ec, n);
-    SpliceResult* r = &s->second;
-    s->e->splice(s->f, 0, s->s, -1, 1000, [r](std::error_code ec2, std::size_t n2) { r->on(ec2, n2); });
-  }));
+  TwoSplices& st = state<TwoSplices>();
+  BOOST_REQUIRE(st.start(engine(), f, p.a, 12345, 500000, 0, 1000));
   BOOST_CHECK_EQUAL(st.first.calls, 0);
   RX_REQUIRE_UNTIL(engine(), st.second.calls > 0, short_deadline);
   RX_CHECK_OK(st.first.ec);
@@ -79,16 +72,15 @@ BOOST_FIXTURE_TEST_CASE(file_to_socket_with_offsets, EngineFixture) {
 BOOST_FIXTURE_TEST_CASE(file_to_socket_64mib_byte_exact, EngineFixture) {
   const std::size_t total = big_stream_bytes;
   const Pattern pat(42);
-  TempFile tf;
-  tf.fill(pat, total);
+  TempFile tf(pat, total);
   File f = open_file(engine(), tf.path(), O_RDONLY);
   SocketPair p = engine_pair(engine());
   StreamSink& sink = state<StreamSink>(pat);
   BOOST_REQUIRE(start_sink(engine(), p.b, sink));
-  SpliceResult& r = state<SpliceResult>();
+  Once& r = state<Once>();
   const auto before = engine().stats();
   const auto start = Clock::now();
-  BOOST_REQUIRE(start_splice(engine(), f, 0, p.a, -1, total, r));
+  BOOST_REQUIRE(engine().splice(f, 0, p.a, -1, total, record(r)));
   RX_REQUIRE_UNTIL(engine(), r.calls > 0, big_stream_deadline);
   shutdown_write(engine(), p.a);
   RX_REQUIRE_UNTIL_INFO(engine(), sink.done(), big_stream_deadline, sink);
@@ -116,13 +108,13 @@ BOOST_FIXTURE_TEST_CASE(socket_to_socket_proxy_64mib_byte_exact, EngineFixture) 
   struct St {
     Engine* e = nullptr;
     Socket out;
-    SpliceResult r;
+    Once r;
   };
   St& st = state<St>();
   st.e = &engine();
   st.out = p2.a;
   BOOST_REQUIRE(engine().splice(p1.b, -1, p2.a, -1, total, [s = &st](std::error_code ec, std::size_t n) {
-    s->r.on(ec, n);
+    s->r.record(ec, n);
     shutdown_write(*s->e, s->out);  // pass the end of stream on
   }));
   ChainSender& tx = state<ChainSender>(engine(), p1.a, sink.pattern.make(0, total));
@@ -143,14 +135,13 @@ BOOST_FIXTURE_TEST_CASE(socket_to_socket_proxy_64mib_byte_exact, EngineFixture) 
 
 BOOST_FIXTURE_TEST_CASE(file_source_ends_early, EngineFixture) {
   const Pattern pat(44);
-  TempFile tf;
-  tf.fill(pat, 1000);
+  TempFile tf(pat, 1000);
   File f = open_file(engine(), tf.path(), O_RDONLY);
   SocketPair p = engine_pair(engine());
   CollectSink& sink = state<CollectSink>();
   BOOST_REQUIRE(start_collect(engine(), p.b, sink));
-  SpliceResult& r = state<SpliceResult>();
-  BOOST_REQUIRE(start_splice(engine(), f, 0, p.a, -1, 5000, r));
+  Once& r = state<Once>();
+  BOOST_REQUIRE(engine().splice(f, 0, p.a, -1, 5000, record(r)));
   RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
   BOOST_CHECK_MESSAGE(r.ec == ringxfer::error::transfer_incomplete,
                       "splice past end of file ended with " << describe(r.ec));
@@ -159,8 +150,8 @@ BOOST_FIXTURE_TEST_CASE(file_source_ends_early, EngineFixture) {
   RX_REQUIRE_UNTIL(engine(), sink.done(), short_deadline);
   BOOST_CHECK(sink.bytes == pat.make(0, 1000));
   // Starting at the end of the file: nothing to move.
-  SpliceResult& r2 = state<SpliceResult>();
-  BOOST_REQUIRE(start_splice(engine(), f, 1000, p.a, -1, 10, r2));
+  Once& r2 = state<Once>();
+  BOOST_REQUIRE(engine().splice(f, 1000, p.a, -1, 10, record(r2)));
   RX_REQUIRE_UNTIL(engine(), r2.calls > 0, short_deadline);
   BOOST_CHECK_EQUAL(r2.bytes, 0u);
   BOOST_CHECK_MESSAGE(r2.ec == ringxfer::error::transfer_incomplete,
@@ -175,8 +166,8 @@ BOOST_FIXTURE_TEST_CASE(socket_source_ends_early, EngineFixture) {
   BOOST_REQUIRE(start_collect(engine(), p2.b, sink));
   ChainSender& tx = state<ChainSender>(engine(), p1.a, Pattern(45).make(0, 3000));
   tx.start();
-  SpliceResult& r = state<SpliceResult>();
-  BOOST_REQUIRE(start_splice(engine(), p1.b, -1, p2.a, -1, 100000, r));
+  Once& r = state<Once>();
+  BOOST_REQUIRE(engine().splice(p1.b, -1, p2.a, -1, 100000, record(r)));
   RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
   BOOST_CHECK_MESSAGE(r.ec == ringxfer::error::transfer_incomplete,
                       "splice from a socket that closed early ended with " << describe(r.ec));
@@ -189,12 +180,11 @@ BOOST_FIXTURE_TEST_CASE(socket_source_ends_early, EngineFixture) {
 
 BOOST_FIXTURE_TEST_CASE(file_to_file_with_offsets, EngineFixture) {
   const Pattern pat(46);
-  TempFile src, dst;
-  src.fill(pat, 300000);
+  TempFile src(pat, 300000), dst;
   File fs = open_file(engine(), src.path(), O_RDONLY);
   File fd = open_file(engine(), dst.path(), O_RDWR);
-  SpliceResult& r = state<SpliceResult>();
-  BOOST_REQUIRE(start_splice(engine(), fs, 100, fd, 200, 100000, r));
+  Once& r = state<Once>();
+  BOOST_REQUIRE(engine().splice(fs, 100, fd, 200, 100000, record(r)));
   RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
   RX_CHECK_OK(r.ec);
   BOOST_CHECK_EQUAL(r.bytes, 100000u);
@@ -212,8 +202,8 @@ BOOST_FIXTURE_TEST_CASE(pipe_to_socket, EngineFixture) {
   SocketPair p = engine_pair(engine());
   CollectSink& sink = state<CollectSink>();
   BOOST_REQUIRE(start_collect(engine(), p.b, sink));
-  SpliceResult& r = state<SpliceResult>();
-  BOOST_REQUIRE(start_splice(engine(), pipe.rd, -1, p.a, -1, data.size(), r));
+  Once& r = state<Once>();
+  BOOST_REQUIRE(engine().splice(pipe.rd, -1, p.a, -1, data.size(), record(r)));
   RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
   RX_CHECK_OK(r.ec);
   BOOST_CHECK_EQUAL(r.bytes, data.size());
@@ -226,27 +216,13 @@ BOOST_FIXTURE_TEST_CASE(pipe_to_socket, EngineFixture) {
 BOOST_FIXTURE_TEST_CASE(file_to_socket_at_file_position, EngineFixture) {
   // src_offset -1 on a file: the file position, which the splice advances.
   const Pattern pat(51);
-  TempFile tf;
-  tf.fill(pat, 100000);
+  TempFile tf(pat, 100000);
   File f = open_file(engine(), tf.path(), O_RDONLY);
   SocketPair p = engine_pair(engine());
   CollectSink& sink = state<CollectSink>();
   BOOST_REQUIRE(start_collect(engine(), p.b, sink));
-  struct St {
-    Engine* e = nullptr;
-    File f;
-    Socket s;
-    SpliceResult first, second;
-  };
-  St& st = state<St>();
-  st.e = &engine();
-  st.f = f;
-  st.s = p.a;
-  BOOST_REQUIRE(engine().splice(f, -1, p.a, -1, 30000, [x = &st](std::error_code ec, std::size_t n) {
-    x->first.on(ec, n);
-    SpliceResult* r = &x->second;
-    x->e->splice(x->f, -1, x->s, -1, 20000, [r](std::error_code ec2, std::size_t n2) { r->on(ec2, n2); });
-  }));
+  TwoSplices& st = state<TwoSplices>();
+  BOOST_REQUIRE(st.start(engine(), f, p.a, -1, 30000, -1, 20000));
   RX_REQUIRE_UNTIL(engine(), st.second.calls > 0, short_deadline);
   RX_CHECK_OK(st.first.ec);
   RX_CHECK_OK(st.second.ec);
@@ -266,14 +242,12 @@ BOOST_FIXTURE_TEST_CASE(failed_splice_leaves_no_bytes_in_the_pipe_pool, EngineFi
   o.pipe_count = 1;
   Engine& e = reset(o);
   const Pattern junk(52), good(53);
-  TempFile jf, gf;
-  jf.fill(junk, 16 * MiB);
-  gf.fill(good, 1 * MiB);
+  TempFile jf(junk, 16 * MiB), gf(good, 1 * MiB);
   File jfile = open_file(e, jf.path(), O_RDONLY);
   File gfile = open_file(e, gf.path(), O_RDONLY);
   HalfPair victim = half_pair(e);  // the peer never reads, then resets
-  SpliceResult& r1 = state<SpliceResult>();
-  BOOST_REQUIRE(start_splice(e, jfile, 0, victim.sock, -1, 16 * MiB, r1));
+  Once& r1 = state<Once>();
+  BOOST_REQUIRE(e.splice(jfile, 0, victim.sock, -1, 16 * MiB, record(r1)));
   run_for(e, 100ms);
   BOOST_CHECK_EQUAL(r1.calls, 0);
   close_with_reset(victim.peer);
@@ -285,8 +259,8 @@ BOOST_FIXTURE_TEST_CASE(failed_splice_leaves_no_bytes_in_the_pipe_pool, EngineFi
   SocketPair p = engine_pair(e);
   StreamSink& sink = state<StreamSink>(good);
   BOOST_REQUIRE(start_sink(e, p.b, sink));
-  SpliceResult& r2 = state<SpliceResult>();
-  BOOST_REQUIRE(start_splice(e, gfile, 0, p.a, -1, 1 * MiB, r2));
+  Once& r2 = state<Once>();
+  BOOST_REQUIRE(e.splice(gfile, 0, p.a, -1, 1 * MiB, record(r2)));
   RX_REQUIRE_UNTIL(e, r2.calls > 0, short_deadline);
   RX_CHECK_OK(r2.ec);
   BOOST_CHECK_EQUAL(r2.bytes, 1 * MiB);
@@ -297,12 +271,11 @@ BOOST_FIXTURE_TEST_CASE(failed_splice_leaves_no_bytes_in_the_pipe_pool, EngineFi
 }
 
 BOOST_FIXTURE_TEST_CASE(splice_of_zero_bytes, EngineFixture) {
-  TempFile tf;
-  tf.fill(Pattern(50), 1000);
+  TempFile tf(Pattern(50), 1000);
   File f = open_file(engine(), tf.path(), O_RDONLY);
   SocketPair p = engine_pair(engine());
-  SpliceResult& r = state<SpliceResult>();
-  BOOST_REQUIRE(start_splice(engine(), f, 0, p.a, -1, 0, r));
+  Once& r = state<Once>();
+  BOOST_REQUIRE(engine().splice(f, 0, p.a, -1, 0, record(r)));
   BOOST_CHECK_EQUAL(r.calls, 0);
   RX_REQUIRE_UNTIL(engine(), r.calls > 0, short_deadline);
   run_for(engine(), 20ms);
@@ -313,16 +286,15 @@ BOOST_FIXTURE_TEST_CASE(splice_of_zero_bytes, EngineFixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(splice_with_stale_handles, EngineFixture) {
-  TempFile tf;
-  tf.fill(Pattern(48), 10000);
+  TempFile tf(Pattern(48), 10000);
   File f = open_file(engine(), tf.path(), O_RDONLY);
   SocketPair p = engine_pair(engine());
   RX_CHECK_OK(close_and_wait(engine(), p.a));
-  SpliceResult& r1 = state<SpliceResult>();
-  BOOST_CHECK(start_splice(engine(), f, 0, p.a, -1, 10000, r1));  // stale destination
+  Once& r1 = state<Once>();
+  BOOST_CHECK(engine().splice(f, 0, p.a, -1, 10000, record(r1)));  // stale destination
   RX_CHECK_OK(close_and_wait(engine(), f));
-  SpliceResult& r2 = state<SpliceResult>();
-  BOOST_CHECK(start_splice(engine(), f, 0, p.b, -1, 10000, r2));  // stale source
+  Once& r2 = state<Once>();
+  BOOST_CHECK(engine().splice(f, 0, p.b, -1, 10000, record(r2)));  // stale source
   RX_REQUIRE_UNTIL(engine(), r1.calls > 0 && r2.calls > 0, short_deadline);
   RX_CHECK_EC(r1.ec, std::errc::bad_file_descriptor);
   RX_CHECK_EC(r2.ec, std::errc::bad_file_descriptor);
@@ -338,8 +310,7 @@ BOOST_FIXTURE_TEST_CASE(splice_pipe_pool_reuse, EngineFixture) {
   o.pipe_count = 2;
   Engine& e = reset(o);
   const Pattern pat(49);
-  TempFile tf;
-  tf.fill(pat, 128 * KiB);  // the 20 splices read 79000 bytes
+  TempFile tf(pat, 128 * KiB);  // the 20 splices read 79000 bytes
   File f = open_file(e, tf.path(), O_RDONLY);
   SocketPair p = engine_pair(e);
   StreamSink& sink = state<StreamSink>(pat);
