@@ -503,17 +503,18 @@ BOOST_FIXTURE_TEST_CASE(close_while_zero_copy_notification_pending, EngineFixtur
 
 BOOST_AUTO_TEST_CASE(one_engine_per_thread) {
   // Two engines on two threads at once, each streaming 16 MiB over its own
-  // connection: engines share no state.
+  // connection: engines share no state. Boost.Test is not thread-safe, so
+  // the workers use no test macros: the main thread makes the connections
+  // and checks what the workers recorded.
   struct Result {
     bool ok = false;
     std::string what;
   };
-  auto worker = [](std::uint64_t seed, Result* out) {
+  auto worker = [](std::uint64_t seed, RawPair* raw, Result* out) {
     try {
       Engine e(variant_options());
-      RawPair raw = raw_tcp_pair();
       Socket a, b;
-      if (e.adopt(raw.client.release(), a) || e.adopt(raw.server.release(), b)) {
+      if (e.adopt(raw->client.release(), a) || e.adopt(raw->server.release(), b)) {
         out->what = "adopt failed";
         return;
       }
@@ -537,9 +538,11 @@ BOOST_AUTO_TEST_CASE(one_engine_per_thread) {
       out->what = ex.what();
     }
   };
+  RawPair raw1 = raw_tcp_pair();
+  RawPair raw2 = raw_tcp_pair();
   Result r1, r2;
-  std::thread t1(worker, 101, &r1);
-  std::thread t2(worker, 202, &r2);
+  std::thread t1(worker, 101, &raw1, &r1);
+  std::thread t2(worker, 202, &raw2, &r2);
   t1.join();
   t2.join();
   BOOST_CHECK_MESSAGE(r1.ok, r1.what);
