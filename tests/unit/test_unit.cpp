@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <memory>
 #include <sstream>
@@ -427,6 +428,82 @@ BOOST_AUTO_TEST_CASE(probe_reports_the_same_choice) {
   BOOST_CHECK(f.backend == BackendKind::epoll);
   BOOST_TEST_MESSAGE("probe under simulated EPERM: usable=" << f.io_uring_usable << " error='" << f.io_uring_error
                                                              << "' why='" << f.why << "'");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// RINGXFER_BACKEND / RINGXFER_DISABLE reach every Engine that reads the
+// environment (the default), and a malformed value is an error naming it.
+BOOST_AUTO_TEST_SUITE(environment)
+
+namespace {
+// Sets an environment variable for one scope, then removes it.
+struct ScopedEnv {
+  const char* name;
+  ScopedEnv(const char* n, const char* value) : name(n) { ::setenv(n, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name); }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(backend_variable_picks_the_backend) {
+  ScopedEnv env("RINGXFER_BACKEND", "epoll");
+  Engine e;  // options say auto; the variable wins
+  BOOST_CHECK(e.features().backend == BackendKind::epoll);
+  BOOST_CHECK_EQUAL(e.features().why, "epoll asked for");
+}
+
+BOOST_AUTO_TEST_CASE(disable_variable_turns_features_off) {
+  ScopedEnv env("RINGXFER_DISABLE", "send_zc, splice");
+  Engine e;
+  BOOST_CHECK(e.features().disabled.has(Feature::send_zc));
+  BOOST_CHECK(e.features().disabled.has(Feature::splice));
+  BOOST_CHECK(!e.features().disabled.has(Feature::fixed_files));
+  BOOST_CHECK(!e.features().has(Feature::send_zc));
+  BOOST_CHECK(!e.features().has(Feature::splice));
+}
+
+BOOST_AUTO_TEST_CASE(disable_variable_adds_to_the_options) {
+  ScopedEnv env("RINGXFER_DISABLE", "splice");
+  EngineOptions o;
+  o.disabled.add(Feature::send_zc);
+  Engine e(o);
+  BOOST_CHECK(e.features().disabled.has(Feature::send_zc));
+  BOOST_CHECK(e.features().disabled.has(Feature::splice));
+}
+
+BOOST_AUTO_TEST_CASE(read_environment_false_ignores_them) {
+  ScopedEnv backend("RINGXFER_BACKEND", "epoll");
+  ScopedEnv disable("RINGXFER_DISABLE", "all");
+  EngineOptions o;
+  o.read_environment = false;
+  o.backend = BackendKind::epoll;  // so the check holds where io_uring is unusable too
+  Engine e(o);
+  BOOST_CHECK(e.features().disabled.empty());
+}
+
+BOOST_AUTO_TEST_CASE(malformed_values_are_clear_errors) {
+  {
+    ScopedEnv env("RINGXFER_BACKEND", "kqueue");
+    try {
+      Engine e;
+      BOOST_ERROR("Engine started with RINGXFER_BACKEND=kqueue");
+    } catch (const std::system_error& ex) {
+      const std::string what = ex.what();
+      BOOST_CHECK_MESSAGE(what.find("RINGXFER_BACKEND") != std::string::npos && what.find("kqueue") != std::string::npos,
+                          "error does not name the variable and the value: " << what);
+    }
+  }
+  {
+    ScopedEnv env("RINGXFER_DISABLE", "send_zc,nope");
+    try {
+      Engine e;
+      BOOST_ERROR("Engine started with RINGXFER_DISABLE=send_zc,nope");
+    } catch (const std::system_error& ex) {
+      const std::string what = ex.what();
+      BOOST_CHECK_MESSAGE(what.find("RINGXFER_DISABLE") != std::string::npos && what.find("'nope'") != std::string::npos,
+                          "error does not name the variable and the bad word: " << what);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
