@@ -36,41 +36,40 @@ benchmark::Counter per_op_time(double units_per_iteration) {
                             benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
-struct Timers {
+// The ops of one loop turn: how many are pending, and the first error.
+struct Batch {
   int pending = 0;
   std::uint64_t handlers = 0;
   std::error_code error;
-  void on_timer(std::error_code ec) {
+  void on_done(std::error_code ec) {
     --pending;
     ++handlers;
     if (ec && !error) error = ec;
   }
 };
 
-void bm_timeout0(benchmark::State& state, Variant variant, int batch) {
-  Timers st;  // outlives the engine: see stream_bench.cpp
-  std::unique_ptr<Engine> engine = make_engine(state, base_options(variant));
-  if (!engine) return;
-
-  const Stats before = engine->stats();
+// Per iteration: `batch` ops started by start_one() (false: could not start),
+// then the loop runs until every handler ran. Reports the time, syscalls and
+// allocations per op.
+template <class StartOne>
+void run_batches(benchmark::State& state, Engine& engine, Batch& st, int batch, const char* what,
+                 StartOne start_one) {
+  const Stats before = engine.stats();
   const std::uint64_t allocs_before = allocation_count();
   for (auto _ : state) {
-    for (int i = 0; i < batch; ++i) {
-      if (!engine->timeout(std::chrono::nanoseconds(0), [s = &st](std::error_code ec) { s->on_timer(ec); })) {
-        st.error = make_error_code(ringxfer::error::no_free_op_slot);
-        break;
-      }
+    for (int i = 0; i < batch && !st.error; ++i) {
+      if (!start_one()) break;
       ++st.pending;
     }
-    bool ok = run_until(*engine, [&] { return st.pending == 0; });
+    bool ok = run_until(engine, [&] { return st.pending == 0; });
     if (!ok || st.error) {
-      std::string message = ok ? "timeout: " + describe(st.error) : std::string("timeout: stalled for 10 s");
+      std::string message = std::string(what) + (ok ? ": " + describe(st.error) : std::string(": stalled for 10 s"));
       state.SkipWithError(message.c_str());
       break;
     }
   }
   const std::uint64_t allocs = allocation_count() - allocs_before;
-  const Stats d = stats_delta(engine->stats(), before);
+  const Stats d = stats_delta(engine.stats(), before);
   if (st.handlers != 0) {
     state.counters["op_time"] = per_op_time(batch);
     state.counters["syscalls_per_op"] = double(d.syscalls) / double(st.handlers);
@@ -79,24 +78,24 @@ void bm_timeout0(benchmark::State& state, Variant variant, int batch) {
   state.SetItemsProcessed(static_cast<std::int64_t>(st.handlers));
 }
 
+void bm_timeout0(benchmark::State& state, Variant variant, int batch) {
+  Batch st;  // outlives the engine: see stream_bench.cpp
+  std::unique_ptr<Engine> engine = make_engine(state, base_options(variant));
+  if (!engine) return;
+  run_batches(state, *engine, st, batch, "timeout", [&] {
+    if (engine->timeout(std::chrono::nanoseconds(0), [s = &st](std::error_code ec) { s->on_done(ec); })) return true;
+    st.error = make_error_code(ringxfer::error::no_free_op_slot);
+    return false;
+  });
+}
+
 // A nop-like op that goes through the backend on both: a 64-byte write of a
 // pool Buffer to /dev/null (IORING_OP_WRITE[_FIXED] completes inline; epoll
 // calls write(2) at once, no readiness wait).
-struct Writes {
-  int pending = 0;
-  std::uint64_t handlers = 0;
-  std::error_code error;
-  void on_written(std::error_code ec) {
-    --pending;
-    ++handlers;
-    if (ec && !error) error = ec;
-  }
-};
-
 constexpr std::size_t devnull_write_bytes = 64;
 
 void bm_write_devnull(benchmark::State& state, Variant variant, int batch) {
-  Writes st;  // outlives the engine: see stream_bench.cpp
+  Batch st;  // outlives the engine: see stream_bench.cpp
   std::unique_ptr<Engine> engine = make_engine(state, base_options(variant));
   if (!engine) return;
   File devnull;
@@ -104,39 +103,20 @@ void bm_write_devnull(benchmark::State& state, Variant variant, int batch) {
     state.SkipWithError(("open /dev/null: " + describe(ec)).c_str());
     return;
   }
-
-  const Stats before = engine->stats();
-  const std::uint64_t allocs_before = allocation_count();
-  for (auto _ : state) {
-    for (int i = 0; i < batch && !st.error; ++i) {
-      Buffer buffer = engine->acquire_buffer();
-      if (!buffer) {
-        st.error = make_error_code(ringxfer::error::no_free_buffer);
-        break;
-      }
-      buffer.resize(devnull_write_bytes);
-      // The handler gets the buffer back and drops it: back to the pool.
-      if (!engine->write(devnull, -1, std::move(buffer), [s = &st](std::error_code ec, Buffer) { s->on_written(ec); })) {
-        st.error = make_error_code(ringxfer::error::no_free_op_slot);
-        break;
-      }
-      ++st.pending;
+  run_batches(state, *engine, st, batch, "write", [&] {
+    Buffer buffer = engine->acquire_buffer();
+    if (!buffer) {
+      st.error = make_error_code(ringxfer::error::no_free_buffer);
+      return false;
     }
-    bool ok = run_until(*engine, [&] { return st.pending == 0; });
-    if (!ok || st.error) {
-      std::string message = ok ? "write: " + describe(st.error) : std::string("write: stalled for 10 s");
-      state.SkipWithError(message.c_str());
-      break;
+    buffer.resize(devnull_write_bytes);
+    // The handler gets the buffer back and drops it: back to the pool.
+    if (engine->write(devnull, -1, std::move(buffer), [s = &st](std::error_code ec, Buffer) { s->on_done(ec); })) {
+      return true;
     }
-  }
-  const std::uint64_t allocs = allocation_count() - allocs_before;
-  const Stats d = stats_delta(engine->stats(), before);
-  if (st.handlers != 0) {
-    state.counters["op_time"] = per_op_time(batch);
-    state.counters["syscalls_per_op"] = double(d.syscalls) / double(st.handlers);
-    state.counters["allocs_per_op"] = double(allocs) / double(st.handlers);
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(st.handlers));
+    st.error = make_error_code(ringxfer::error::no_free_op_slot);
+    return false;
+  });
   close_and_drain(*engine, {devnull});
 }
 
