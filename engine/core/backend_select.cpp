@@ -28,14 +28,25 @@ std::error_code apply_environment(EngineOptions& options, std::string& error_tex
   return {};
 }
 
+std::string describe_choice(BackendKind asked, bool uring_usable, const std::string& uring_error) {
+  switch (asked) {
+    case BackendKind::epoll:
+      return "epoll asked for";
+    case BackendKind::io_uring:
+      return uring_usable ? "io_uring asked for" : "io_uring asked for but unusable (" + uring_error + ")";
+    case BackendKind::automatic:
+      break;
+  }
+  return uring_usable ? "auto: io_uring setup succeeded" : "auto: io_uring unavailable (" + uring_error + "), using epoll";
+}
+
 std::unique_ptr<Backend> select_backend(const EngineOptions& options, Features& features, Stats& stats) {
   std::error_code ec;
   if (options.backend != BackendKind::epoll) {
     auto backend = make_uring_backend(options, features, stats, ec);
     if (backend) {
       features.backend = BackendKind::io_uring;
-      features.why = options.backend == BackendKind::io_uring ? "io_uring asked for"
-                                                              : "auto: io_uring setup succeeded";
+      features.why = describe_choice(options.backend, true, {});
       return backend;
     }
     if (options.backend == BackendKind::io_uring) {
@@ -46,9 +57,7 @@ std::unique_ptr<Backend> select_backend(const EngineOptions& options, Features& 
   auto backend = make_epoll_backend(options, features, stats, ec);
   if (!backend) throw std::system_error(ec, "ringxfer: epoll backend failed to start");
   features.backend = BackendKind::epoll;
-  features.why = options.backend == BackendKind::epoll
-                     ? "epoll asked for"
-                     : "auto: io_uring unavailable (" + uring_failure + "), using epoll";
+  features.why = describe_choice(options.backend, false, uring_failure);
   return backend;
 }
 

@@ -47,6 +47,10 @@ std::uint32_t BufferPool::detach(Buffer& buffer) noexcept {
 
 void BufferPool::release(std::uint32_t index) noexcept {
   --outstanding_;
+  put_back(index);
+}
+
+void BufferPool::put_back(std::uint32_t index) noexcept {
   if (is_recv(index)) {
     on_recv_release(index);
   } else {

@@ -28,7 +28,6 @@ class BufferPool {
   std::uint32_t recv_count() const noexcept { return recv_count_; }
   std::size_t buffer_size() const noexcept { return buffer_size_; }
   std::byte* data(std::uint32_t index) const noexcept { return base_ + index * buffer_size_; }
-  std::byte* base() const noexcept { return base_; }
   std::size_t total_bytes() const noexcept { return std::size_t(count_) * buffer_size_; }
   bool is_recv(std::uint32_t index) const noexcept { return index < recv_count_; }
 
@@ -40,9 +39,11 @@ class BufferPool {
   // Takes a buffer out of a lease without returning it to the pool (the engine
   // keeps it, e.g. for a zero-copy send until its notification).
   std::uint32_t detach(Buffer& buffer) noexcept;
-  // Returns a buffer: send buffers to the free list; receive buffers to
-  // on_recv_release (set by core).
+  // Returns a leased buffer: send buffers to the free list; receive buffers
+  // to on_recv_release (set by core).
   void release(std::uint32_t index) noexcept;
+  // Returns a buffer an operation took with detach().
+  void put_back(std::uint32_t index) noexcept;
 
   std::uint32_t free_send_buffers() const noexcept { return std::uint32_t(free_.size()); }
   // Buffers currently leased to the user or held by an operation.

@@ -209,6 +209,7 @@ Op* EngineCore::new_op(OpKind kind, Handler&& handler) noexcept {
   op->kind = kind;
   op->handler = std::move(handler);
   ++stats_.ops_started;
+  if (kind == OpKind::splice) ++splices_running_;
   return op;
 }
 
@@ -240,6 +241,7 @@ void EngineCore::finish(Op* op, Outcome& outcome) noexcept {
   }
   op->handler_done = true;
   ++stats_.ops_completed;
+  if (op->kind == OpKind::splice) --splices_running_;
   op->handler(outcome);
   release_if_idle(op);
 }
@@ -248,7 +250,7 @@ void EngineCore::release_if_idle(Op* op) noexcept {
   if (!op->handler_done || op->inflight_tags != 0 || op->pending_notifs != 0) return;
   if (op->buffer >= 0) {
     // A zero-copy buffer comes back only here, after its last notification.
-    Buffer lease = pool_->lease(std::uint32_t(op->buffer), 0);
+    pool_->put_back(std::uint32_t(op->buffer));
     op->buffer = -1;
   }
   if (op->pipe >= 0) pipes_->release(op->pipe, op->in_pipe > 0);
@@ -380,7 +382,7 @@ OpId EngineCore::start_close(FdRef handle, Handler handler) noexcept {
   backend_->submit(cancel_all);
   // A splice request is keyed by its pipe end, so cancel-by-fd can miss it:
   // cancel splices that use this handle by op.
-  for (std::uint32_t i = 0; i < ops_.capacity(); ++i) {
+  for (std::uint32_t i = 0; splices_running_ > 0 && i < ops_.capacity(); ++i) {
     Op& o = ops_.at(i);
     if (o.in_use && o.kind == OpKind::splice && !o.handler_done && (o.handle == handle || o.handle_out == handle)) {
       o.cancel_requested = true;

@@ -145,6 +145,9 @@ class EngineCore {
   // Receive buffers the backend holds for recv (buf_ring): a recv that ran
   // dry re-arms at once if buffers came back before its -ENOBUFS was seen.
   std::uint32_t recv_available_ = 0;
+  // Splice ops whose handler has not run: close() looks for splices using
+  // the closed handle only when there are any.
+  std::uint32_t splices_running_ = 0;
   bool destroying_ = false;
 
   // post(): a bounded ring guarded by a mutex; the loop drains it.

@@ -71,8 +71,6 @@ struct alignas(op_alignment) Op {
   std::uint32_t piece_count = 0;
   iovec pending[max_gather];        // sendv: what is left, for the next sendmsg
   msghdr message{};                 // sendv: names `pending`; read by the kernel after submit
-  int new_fd = -1;                  // connect: the socket being connected
-  std::uint32_t new_slot = invalid_slot;
 };
 
 // Fixed op slots with a free list.

@@ -22,21 +22,12 @@ Features probe_features(const EngineOptions& options_in) {
     f.memlock_limit_bytes = lim.rlim_cur == RLIM_INFINITY ? UINT64_MAX : std::uint64_t(lim.rlim_cur);
   }
   detail::probe_uring(options, f);
-  switch (options.backend) {
-    case BackendKind::epoll:
-      f.backend = BackendKind::epoll;
-      f.why += "epoll asked for";
-      break;
-    case BackendKind::io_uring:
-      f.backend = BackendKind::io_uring;
-      f.why += f.io_uring_usable ? "io_uring asked for" : "io_uring asked for but unusable: engine start fails";
-      break;
-    case BackendKind::automatic:
-      f.backend = f.io_uring_usable ? BackendKind::io_uring : BackendKind::epoll;
-      f.why += f.io_uring_usable ? "auto: io_uring setup succeeded"
-                                 : "auto: io_uring unavailable (" + f.io_uring_error + "), using epoll";
-      break;
-  }
+  // io_uring when asked for (if unusable, the engine would refuse to start, and
+  // `why` says so) or when auto finds it usable; epoll otherwise.
+  const bool uring = options.backend == BackendKind::io_uring ||
+                     (options.backend == BackendKind::automatic && f.io_uring_usable);
+  f.backend = uring ? BackendKind::io_uring : BackendKind::epoll;
+  f.why += detail::describe_choice(options.backend, f.io_uring_usable, f.io_uring_error);
   return f;
 }
 

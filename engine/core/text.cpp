@@ -29,7 +29,6 @@ class ErrorCategory final : public std::error_category {
       case error::no_free_pipe: return "no free splice pipe";
       case error::post_queue_full: return "post queue full";
       case error::transfer_incomplete: return "source ended before the requested length";
-      case error::engine_destroyed: return "engine destroyed";
     }
     return "unknown ringxfer error";
   }

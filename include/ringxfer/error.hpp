@@ -14,7 +14,6 @@ enum class error : int {
   no_free_pipe,        // every splice pipe is in use (EngineOptions::pipe_count)
   post_queue_full,     // post() from another thread found the bounded queue full
   transfer_incomplete, // the source ended before the requested length was moved
-  engine_destroyed,    // the engine was destroyed before the op completed (also operation_canceled)
 };
 
 const std::error_category& error_category() noexcept;
