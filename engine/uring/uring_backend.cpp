@@ -73,6 +73,9 @@ class UringBackend final : public Backend {
   unsigned zc_flags_ = 0;
   int wake_fd_ = -1;
   std::uint64_t wake_value_ = 0;
+  // The wake read completed: re-arm it once the CQ is advanced, never while a
+  // batch is being reaped (a full SQ would park CQEs not yet consumed).
+  bool wake_fired_ = false;
   BufferPool* pool_ = nullptr;
   io_uring_buf_ring* buf_ring_ = nullptr;
   std::size_t buf_ring_bytes_ = 0;
@@ -346,7 +349,7 @@ bool UringBackend::translate(const io_uring_cqe& cqe, Completion& c) noexcept {
   // liburing's own timeout SQE (kernels without EXT_ARG) is not ours either.
   if (ud == ignore_token || ud == LIBURING_UDATA_TIMEOUT) return false;
   if (ud == wake_token) {
-    arm_wake();
+    wake_fired_ = true;
     return false;
   }
   c.op = reinterpret_cast<Op*>(ud & ~tag_mask);
@@ -410,6 +413,10 @@ std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanosecon
     }
     io_uring_cq_advance(&ring_, got);
     stats_.cqes += got;
+  }
+  if (wake_fired_) {
+    wake_fired_ = false;
+    arm_wake();
   }
   return n;
 }
