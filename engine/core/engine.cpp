@@ -16,6 +16,7 @@ bool Engine::stopped() const noexcept { return core_->stopped(); }
 std::error_code Engine::post(Task task) noexcept { return core_->post(std::move(task)); }
 void Engine::wake() noexcept { core_->wake(); }
 std::size_t Engine::in_flight() const noexcept { return core_->in_flight(); }
+SlotUsage Engine::slot_usage() const noexcept { return core_->slot_usage(); }
 
 std::error_code Engine::adopt(int fd, Socket& out) noexcept { return core_->adopt(fd, true, out); }
 std::error_code Engine::adopt(int fd, File& out) noexcept { return core_->adopt(fd, false, out); }

@@ -3,10 +3,12 @@
 #include "core/engine_core.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "core/backend_select.hpp"
@@ -21,9 +23,25 @@ constexpr auto destroy_drain_limit = std::chrono::seconds(10);
 
 std::error_code errno_code() noexcept { return {errno, std::system_category()}; }
 
+// Default sizes (EngineOptions fields left at 0) for a real server: a
+// process cannot hold more fds than RLIMIT_NOFILE, and the io_uring fixed-file
+// table may not be larger (io_uring_register refuses with EMFILE), so that
+// limit sizes the FdTable. Slots and ops are allocated in slabs as they are
+// used, so a large limit costs nothing until connections arrive.
+constexpr std::uint32_t max_default_fd_slots = 1u << 20;
+constexpr std::uint32_t ops_per_fd_slot = 4;  // a connection's recv, send, a timer, a splice
+
+std::uint32_t default_fd_slots() noexcept {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return max_default_fd_slots;
+  return std::uint32_t(std::clamp<rlim_t>(rl.rlim_cur, 64, max_default_fd_slots));
+}
+
 EngineOptions resolved(EngineOptions options) {
   std::string text;
   if (auto ec = apply_environment(options, text)) throw std::system_error(ec, "ringxfer: " + text);
+  if (options.fd_slots == 0) options.fd_slots = default_fd_slots();
+  if (options.op_slots == 0) options.op_slots = std::max<std::uint32_t>(4096, options.fd_slots * ops_per_fd_slot);
   if (options.recv_buffer_count >= options.buffer_count) options.recv_buffer_count = options.buffer_count / 2;
   if (options.cq_factor < 2) options.cq_factor = 2;  // CQ >= 2 x SQ
   return options;
@@ -88,7 +106,8 @@ EngineCore::~EngineCore() {
   // cancelled and its handler runs (with operation_canceled) before we go.
   destroying_ = true;
   while (Op* op = starved_.pop()) fail_soon(op, std::make_error_code(std::errc::operation_canceled));
-  for (std::uint32_t i = 0; i < ops_.capacity(); ++i) {
+  while (Op* op = pipe_waiters_.pop()) fail_soon(op, std::make_error_code(std::errc::operation_canceled));
+  for (std::uint32_t i = 0; i < ops_.allocated(); ++i) {
     Op& op = ops_.at(i);
     if (op.in_use && !op.handler_done) {
       op.cancel_requested = true;
@@ -99,10 +118,14 @@ EngineCore::~EngineCore() {
   while (ops_.in_use() > 0 && std::chrono::steady_clock::now() < deadline) {
     run_once(std::chrono::milliseconds(20));
   }
-  for (std::uint32_t i = 0; i < fds_.capacity(); ++i) {
+  for (std::uint32_t i = 0; i < fds_.allocated(); ++i) {
     if (fds_.at(i).fd >= 0) close_slot_now(i);
   }
   backend_.reset();  // the ring goes before the memory registered with it
+}
+
+SlotUsage EngineCore::slot_usage() const noexcept {
+  return {ops_.in_use(), ops_.capacity(), fds_.in_use(), fds_.capacity()};
 }
 
 // ---------------------------------------------------------------- the loop --
@@ -203,9 +226,11 @@ void EngineCore::dispatch(const Completion& c) noexcept {
 // ----------------------------------------------------------- op lifecycle --
 
 Op* EngineCore::new_op(OpKind kind, Handler&& handler) noexcept {
-  if (destroying_) return nullptr;
-  Op* op = ops_.acquire();
-  if (op == nullptr) return nullptr;
+  Op* op = destroying_ ? nullptr : ops_.acquire();
+  if (op == nullptr) {
+    ++stats_.start_failures;
+    return nullptr;
+  }
   op->kind = kind;
   op->handler = std::move(handler);
   ++stats_.ops_started;
@@ -214,6 +239,7 @@ Op* EngineCore::new_op(OpKind kind, Handler&& handler) noexcept {
 }
 
 void EngineCore::submit(Op* op, Request& request, std::uint8_t tag) noexcept {
+  pin_handles(op);
   request.op = op;
   request.tag = tag;
   op->inflight_tags |= std::uint8_t(1u << tag);
@@ -242,19 +268,30 @@ void EngineCore::finish(Op* op, Outcome& outcome) noexcept {
   op->handler_done = true;
   ++stats_.ops_completed;
   if (op->kind == OpKind::splice) --splices_running_;
+  if (op->write_slot != invalid_slot) pass_write_turn(op);
   op->handler(outcome);
   release_if_idle(op);
 }
 
 void EngineCore::release_if_idle(Op* op) noexcept {
-  if (!op->handler_done || op->inflight_tags != 0 || op->pending_notifs != 0) return;
+  if (!op->handler_done || op->inflight_tags != 0) return;
+  // No request of this op can name its slots any more. (A zero-copy
+  // notification names no file: the slot need not wait for it.)
+  unpin_handles(op);
+  if (op->pending_notifs != 0) return;
   if (op->buffer >= 0) {
     // A zero-copy buffer comes back only here, after its last notification.
     pool_->put_back(std::uint32_t(op->buffer));
     op->buffer = -1;
   }
-  if (op->pipe >= 0) pipes_->release(op->pipe, op->in_pipe > 0);
+  int pipe = op->pipe;
+  bool dirty = op->in_pipe > 0;
   ops_.release(op);
+  if (pipe >= 0) {
+    pipes_->release(pipe, dirty);
+    // One pipe back: the splice that waited longest goes on.
+    if (Op* waiter = pipe_waiters_.pop()) begin_splice(waiter);
+  }
 }
 
 bool EngineCore::take_buffer(Op* op, Buffer& buffer) noexcept {
@@ -269,7 +306,9 @@ bool EngineCore::take_buffer(Op* op, Buffer& buffer) noexcept {
 }
 
 void EngineCore::cancel_requests(Op* op) noexcept {
-  if (starved_.remove(op)) {
+  // An op still waiting for something core hands out (a receive buffer, a
+  // pipe, its turn to write) has no request in the backend: it ends here.
+  if (starved_.remove(op) || pipe_waiters_.remove(op) || drop_queued_writer(op)) {
     fail_soon(op, std::make_error_code(std::errc::operation_canceled));
     return;
   }
@@ -362,27 +401,98 @@ void EngineCore::close_slot_now(std::uint32_t slot) noexcept {
   FdSlot& s = fds_.at(slot);
   int fd = s.fd;
   if (s.registered) backend_->detach_fd(slot, fd);
-  fds_.remove(slot);
+  if (!s.closing) fds_.retire(slot);
+  fds_.free(slot);
   ::close(fd);
 }
 
+void EngineCore::pin_handles(Op* op) noexcept {
+  const FdRef refs[2] = {op->handle, op->handle_out};
+  for (int i = 0; i < 2; ++i) {
+    if (op->pinned[i] != invalid_slot || !refs[i].valid()) continue;
+    if (FdSlot* s = fds_.lookup(refs[i])) {
+      ++s->pins;
+      op->pinned[i] = refs[i].slot;
+    }
+  }
+}
+
+void EngineCore::unpin_handles(Op* op) noexcept {
+  for (std::uint32_t& slot : op->pinned) {
+    if (slot == invalid_slot) continue;
+    FdSlot& s = fds_.at(slot);
+    std::uint32_t freed = slot;
+    slot = invalid_slot;
+    if (--s.pins == 0 && s.closing) finalize_slot(freed);
+  }
+}
+
+void EngineCore::retire_slot(std::uint32_t slot, Op* close_op) noexcept {
+  FdSlot& s = fds_.at(slot);
+  fds_.retire(slot);  // every handle is stale from here on
+  s.close_op = close_op;
+  if (s.pins == 0) finalize_slot(slot);
+}
+
+void EngineCore::finalize_slot(std::uint32_t slot) noexcept {
+  // Nothing in flight names the slot: take it out of the backend (fixed-file
+  // table, epoll set), then close the fd. The slot is free only once the fd
+  // is closed, so a request queued before this point can never meet the
+  // slot's next fd.
+  FdSlot& s = fds_.at(slot);
+  int fd = s.fd;
+  if (s.registered) backend_->detach_fd(slot, fd);
+  s.registered = false;
+  if (Op* op = s.close_op) {
+    op->close_slot = slot;
+    Request r;
+    r.opcode = Opcode::close;
+    r.fd = Target{fd, -1};
+    submit(op, r, tag_main);
+    return;
+  }
+  ++stats_.syscalls;
+  ::close(fd);  // an engine-internal close (a failed connect): no one waits for it
+  fds_.free(slot);
+}
+
 OpId EngineCore::start_close(FdRef handle, Handler handler) noexcept {
-  Op* op = new_op(OpKind::close, std::move(handler));
-  if (op == nullptr) return {};
   FdSlot* s = slot_of(handle);
+  Op* op = new_op(OpKind::close, std::move(handler));
+  if (op == nullptr) {
+    // No op slot for the close itself: the handle still goes stale and the
+    // fd is still closed (when nothing names it any more); only the handler
+    // cannot be called. The returned OpId says why.
+    if (s != nullptr) {
+      cancel_fd_requests(handle);
+      retire_slot(handle.slot, nullptr);
+    }
+    return not_started();
+  }
   if (s == nullptr) {
     fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
     return id_of(op);
   }
-  int fd = s->fd;
-  // 1. Every request on the fd completes with operation_canceled ...
+  // 1. Every request on the fd completes with operation_canceled; writers
+  //    still waiting for their turn end at once ...
+  cancel_fd_requests(handle);
+  // 2. ... the handle goes stale at once, and the fd is closed (by this op)
+  //    when the last op that may name the slot has completed.
+  retire_slot(handle.slot, op);
+  return id_of(op);
+}
+
+void EngineCore::cancel_fd_requests(FdRef handle) noexcept {
+  FdSlot& s = fds_.at(handle.slot);
   Request cancel_all;
   cancel_all.opcode = Opcode::cancel_fd;
   cancel_all.fd = target_of(handle);
   backend_->submit(cancel_all);
-  // A splice request is keyed by its pipe end, so cancel-by-fd can miss it:
-  // cancel splices that use this handle by op.
-  for (std::uint32_t i = 0; splices_running_ > 0 && i < ops_.capacity(); ++i) {
+  // A splice request is keyed by its pipe end, so cancel-by-fd can miss it,
+  // and the second half of a linked pair is not findable before it is
+  // issued: cancel splices that use this handle by op (the first half's
+  // cancel breaks the link).
+  for (std::uint32_t i = 0; splices_running_ > 0 && i < ops_.allocated(); ++i) {
     Op& o = ops_.at(i);
     if (o.in_use && o.kind == OpKind::splice && !o.handler_done && (o.handle == handle || o.handle_out == handle)) {
       o.cancel_requested = true;
@@ -397,15 +507,73 @@ OpId EngineCore::start_close(FdRef handle, Handler handler) noexcept {
     }
     o = next;
   }
-  // 2. ... the handle goes stale at once (generation bump) ...
-  if (s->registered) backend_->detach_fd(handle.slot, fd);
-  fds_.remove(handle.slot);
-  // 3. ... and the fd itself is closed as an operation.
-  Request r;
-  r.opcode = Opcode::close;
-  r.fd = Target{fd, -1};
-  submit(op, r, tag_main);
-  return id_of(op);
+  cancel_queued_writers(s);
+}
+
+// ------------------------------------------------- per-socket write queue --
+
+bool EngineCore::take_write_turn(Op* op, FdRef socket) noexcept {
+  FdSlot* s = slot_of(socket);
+  if (s == nullptr || !s->is_socket) return true;  // a file, or stale (the op fails by itself)
+  op->write_slot = socket.slot;
+  if (s->writer == nullptr) {
+    s->writer = op;  // the common case: nobody writing, no extra work
+    op->writing = true;
+    return true;
+  }
+  op->write_next = nullptr;
+  if (s->write_tail != nullptr) s->write_tail->write_next = op; else s->write_head = op;
+  s->write_tail = op;
+  return false;
+}
+
+void EngineCore::pass_write_turn(Op* op) noexcept {
+  FdSlot& s = fds_.at(op->write_slot);
+  op->write_slot = invalid_slot;
+  if (!op->writing) return;
+  op->writing = false;
+  s.writer = nullptr;
+  Op* next = s.write_head;
+  if (next == nullptr) return;
+  s.write_head = next->write_next;
+  if (s.write_head == nullptr) s.write_tail = nullptr;
+  next->write_next = nullptr;
+  s.writer = next;
+  next->writing = true;
+  start_writer(next);
+}
+
+void EngineCore::start_writer(Op* op) noexcept {
+  switch (op->kind) {
+    case OpKind::splice: begin_splice(op); break;
+    case OpKind::shutdown: submit_shutdown(op); break;
+    default: submit_out_chunk(op); break;  // send, sendv, send_zc, write
+  }
+}
+
+bool EngineCore::drop_queued_writer(Op* op) noexcept {
+  if (op->write_slot == invalid_slot || op->writing) return false;
+  FdSlot& s = fds_.at(op->write_slot);
+  Op* prev = nullptr;
+  for (Op* cur = s.write_head; cur != nullptr; prev = cur, cur = cur->write_next) {
+    if (cur != op) continue;
+    if (prev != nullptr) prev->write_next = cur->write_next; else s.write_head = cur->write_next;
+    if (s.write_tail == cur) s.write_tail = prev;
+    cur->write_next = nullptr;
+    op->write_slot = invalid_slot;
+    return true;
+  }
+  return false;
+}
+
+void EngineCore::cancel_queued_writers(FdSlot& s) noexcept {
+  while (Op* op = s.write_head) {
+    s.write_head = op->write_next;
+    op->write_next = nullptr;
+    op->write_slot = invalid_slot;
+    fail_soon(op, std::make_error_code(std::errc::operation_canceled));
+  }
+  s.write_tail = nullptr;
 }
 
 void EngineCore::on_recv_buffer_released(std::uint32_t id) noexcept {

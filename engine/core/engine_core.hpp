@@ -56,6 +56,7 @@ class EngineCore {
   std::error_code post(Task task) noexcept;
   void wake() noexcept { backend_->wake(); }
   std::size_t in_flight() const noexcept { return std::size_t(stats_.ops_started - stats_.ops_completed); }
+  SlotUsage slot_usage() const noexcept;
 
   // ---- handles
   std::error_code adopt(int fd, bool is_socket, FdRef& out) noexcept;
@@ -88,6 +89,10 @@ class EngineCore {
   // ---- op lifecycle (engine_core.cpp)
   Op* new_op(OpKind kind, Handler&& handler) noexcept;
   static OpId id_of(const Op* op) noexcept { return {op->index, op->generation}; }
+  // Why new_op() found no slot, as the empty OpId the caller gets.
+  OpId not_started() const noexcept {
+    return OpId::not_started(destroying_ ? error::shutting_down : error::no_free_op_slot);
+  }
   void submit(Op* op, Request& request, std::uint8_t tag) noexcept;
   // Completes `op` with `error` from the loop, not from the starting call.
   void fail_soon(Op* op, std::error_code error) noexcept;
@@ -99,10 +104,18 @@ class EngineCore {
   // ends). An empty lease fails the op with invalid_argument: returns false.
   bool take_buffer(Op* op, Buffer& buffer) noexcept;
   void cancel_requests(Op* op) noexcept;
+  // close(): cancel every request and waiting op on the handle's fd.
+  void cancel_fd_requests(FdRef handle) noexcept;
   // The slot behind a handle; nullptr if stale.
   FdSlot* slot_of(FdRef ref) noexcept { return fds_.lookup(ref); }
   Target target_of(FdRef ref) const noexcept { return fds_.target(ref.slot); }
-  void close_slot_now(std::uint32_t slot) noexcept;  // synchronous, for setup failures
+  void close_slot_now(std::uint32_t slot) noexcept;  // synchronous: engine destruction only
+  // The slot's handles go stale now; its fd is closed (by `close_op`, or
+  // synchronously when there is none) once no op pins the slot any more.
+  void retire_slot(std::uint32_t slot, Op* close_op) noexcept;
+  void finalize_slot(std::uint32_t slot) noexcept;
+  void pin_handles(Op* op) noexcept;    // at submit: the op's requests name these slots
+  void unpin_handles(Op* op) noexcept;  // the op can no longer have a request naming them
   std::error_code register_fd(int fd, bool is_socket, FdRef& out) noexcept;
   void dispatch(const Completion& c) noexcept;
   std::size_t run_deferred() noexcept;
@@ -110,8 +123,18 @@ class EngineCore {
   void on_recv_buffer_released(std::uint32_t id) noexcept;
   bool closed_under(Op* op) noexcept;  // the op's handle was closed while it ran
 
+  // ---- per-socket write queue (invariant 9; engine_core.cpp)
+  // True if `op` may start writing to `socket` now; false if it was queued
+  // behind the socket's current writer (it starts when that one finishes).
+  bool take_write_turn(Op* op, FdRef socket) noexcept;
+  void pass_write_turn(Op* op) noexcept;      // at finish: the next writer starts
+  void start_writer(Op* op) noexcept;         // its turn came: the first request
+  bool drop_queued_writer(Op* op) noexcept;   // cancelled while queued
+  void cancel_queued_writers(FdSlot& slot) noexcept;  // the socket is being closed
+
   // ---- stream ops (op_stream.cpp)
   void submit_accept(Op* op) noexcept;
+  void pause_accept(Op* op) noexcept;  // EMFILE and the like: retry after a pause
   void on_accept(Op* op, const Completion& c) noexcept;
   void on_connect(Op* op, const Completion& c) noexcept;
   void submit_recv(Op* op) noexcept;
@@ -124,10 +147,12 @@ class EngineCore {
   void splice_step(Op* op) noexcept;
   void on_splice(Op* op, const Completion& c) noexcept;
   void splice_done(Op* op) noexcept;
+  void begin_splice(Op* op) noexcept;  // takes a pipe (or waits for one), then steps
 
   // ---- the rest (op_misc.cpp)
   void on_read(Op* op, const Completion& c) noexcept;
   void on_simple(Op* op, const Completion& c) noexcept;  // timeout, shutdown, close
+  void submit_shutdown(Op* op) noexcept;
 
   EngineOptions options_;
   Stats stats_;
@@ -141,6 +166,7 @@ class EngineCore {
   std::vector<Completion> batch_;
   OpList deferred_;            // ops completing without the backend (fail_soon)
   OpList starved_;             // recv ops waiting for a receive buffer
+  OpList pipe_waiters_;        // splices waiting for a pipe of the pool (FIFO)
   std::vector<std::uint32_t> recv_free_;  // receive buffers, when core picks them (no buf_ring)
   // Receive buffers the backend holds for recv (buf_ring): a recv that ran
   // dry re-arms at once if buffers came back before its -ENOBUFS was seen.

@@ -1,43 +1,71 @@
 #include "core/fd_table.hpp"
 
+#include <algorithm>
+#include <new>
+
 namespace ringxfer::detail {
 
-FdTable::FdTable(std::uint32_t slots) : slots_(new FdSlot[slots]), capacity_(slots) {
-  for (std::uint32_t i = slots; i > 0; --i) {
-    slots_[i - 1].next_free = free_head_;
-    free_head_ = i - 1;
+FdTable::FdTable(std::uint32_t capacity) : capacity_(capacity) {
+  slabs_.reserve((std::size_t(capacity) + slab_slots - 1) / slab_slots);
+}
+
+bool FdTable::grow() noexcept {
+  if (allocated_ >= capacity_) return false;
+  std::uint32_t n = std::min(slab_slots, capacity_ - allocated_);
+  FdSlot* slab = new (std::nothrow) FdSlot[slab_slots];
+  if (slab == nullptr) return false;
+  slabs_.emplace_back(slab);  // capacity reserved: no reallocation, no throw
+  // Lowest index first out of the free list.
+  for (std::uint32_t i = n; i > 0; --i) {
+    slab[i - 1].next_free = free_head_;
+    free_head_ = allocated_ + i - 1;
   }
+  allocated_ += n;
+  return true;
 }
 
 std::uint32_t FdTable::insert(int fd, bool is_socket) noexcept {
-  if (free_head_ == invalid_slot) return invalid_slot;
+  if (free_head_ == invalid_slot && !grow()) return invalid_slot;
   std::uint32_t slot = free_head_;
-  FdSlot& s = slots_[slot];
+  FdSlot& s = at(slot);
   free_head_ = s.next_free;
   s.fd = fd;
   s.is_socket = is_socket;
   s.registered = false;
+  s.closing = false;
+  s.pins = 0;
+  s.close_op = nullptr;
   s.next_free = invalid_slot;
+  ++in_use_;
   return slot;
 }
 
 FdSlot* FdTable::lookup(FdRef ref) noexcept {
-  if (ref.slot >= capacity_) return nullptr;
-  FdSlot& s = slots_[ref.slot];
-  return (s.fd >= 0 && s.generation == ref.generation) ? &s : nullptr;
+  if (ref.slot >= allocated_) return nullptr;
+  FdSlot& s = at(ref.slot);
+  return (s.fd >= 0 && !s.closing && s.generation == ref.generation) ? &s : nullptr;
 }
 
 const FdSlot* FdTable::lookup(FdRef ref) const noexcept {
   return const_cast<FdTable*>(this)->lookup(ref);
 }
 
-void FdTable::remove(std::uint32_t slot) noexcept {
-  FdSlot& s = slots_[slot];
+void FdTable::retire(std::uint32_t slot) noexcept {
+  FdSlot& s = at(slot);
+  s.closing = true;
+  ++s.generation;
+}
+
+void FdTable::free(std::uint32_t slot) noexcept {
+  FdSlot& s = at(slot);
   s.fd = -1;
   s.registered = false;
-  ++s.generation;
+  s.closing = false;
+  s.close_op = nullptr;
+  s.writer = s.write_head = s.write_tail = nullptr;
   s.next_free = free_head_;
   free_head_ = slot;
+  --in_use_;
 }
 
 }  // namespace ringxfer::detail

@@ -2,48 +2,83 @@
 // FdTable: slot array with a free list (folly FdRegistry style). A slot holds
 // the raw fd and, when the backend registered it, the same slot index in the
 // io_uring fixed-file table (slot == fixed index, so no second lookup).
-// Generations make handles safe: remove() bumps the slot's generation, so an
-// old Socket/File no longer resolves.
+//
+// A slot's life (DESIGN invariant 8):
+//   insert()  -> live: handles with the slot's generation resolve;
+//   retire()  -> closing: the generation moves on, so every handle is stale at
+//                once, but the fd and its fixed-table entry stay, because
+//                requests already queued or issued may still name them (the
+//                kernel resolves a fixed file when a request is issued, which
+//                can be long after it was queued). Ops pin the slots they name;
+//   free()    -> once the last pin is gone and the fd is closed: back on the
+//                free list, ready for the next fd.
+//
+// Slots are allocated in slabs of slab_slots as the table fills, up to
+// capacity(); a slot's address never changes.
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "backend.hpp"
 #include "ringxfer/handles.hpp"
 
 namespace ringxfer::detail {
 
+struct Op;
+
 struct FdSlot {
   int fd = -1;
   std::uint32_t generation = 1;  // handles start at 1: a zeroed FdRef never resolves
   bool is_socket = false;
   bool registered = false;       // the backend attached it (fixed table / epoll set)
+  bool closing = false;          // retired: handles are stale, the fd is not closed yet
+  std::uint32_t pins = 0;        // ops that may still have requests naming this slot
+  Op* close_op = nullptr;        // the user's close(), run once the pins are gone
   std::uint32_t next_free = invalid_slot;
+  // Per-socket write queue (invariant 9): the op whose bytes are going out
+  // now, and the ops started after it, in start order.
+  Op* writer = nullptr;
+  Op* write_head = nullptr;
+  Op* write_tail = nullptr;
 };
 
 class FdTable {
  public:
-  explicit FdTable(std::uint32_t slots);
+  static constexpr std::uint32_t slab_slots = 1024;
+
+  explicit FdTable(std::uint32_t capacity);
 
   // A free slot for `fd`, or invalid_slot when the table is full.
   std::uint32_t insert(int fd, bool is_socket) noexcept;
   // The slot behind a handle, or nullptr if the handle is stale or empty.
   FdSlot* lookup(FdRef ref) noexcept;
   const FdSlot* lookup(FdRef ref) const noexcept;
-  FdSlot& at(std::uint32_t slot) noexcept { return slots_[slot]; }
-  FdRef ref(std::uint32_t slot) const noexcept { return {slot, slots_[slot].generation}; }
-  // How a backend should name this slot's fd.
+  FdSlot& at(std::uint32_t slot) noexcept { return slabs_[slot / slab_slots][slot % slab_slots]; }
+  const FdSlot& at(std::uint32_t slot) const noexcept { return slabs_[slot / slab_slots][slot % slab_slots]; }
+  FdRef ref(std::uint32_t slot) const noexcept { return {slot, at(slot).generation}; }
+  // How a backend should name this slot's fd (also while it is closing).
   Target target(std::uint32_t slot) const noexcept {
-    const FdSlot& s = slots_[slot];
+    const FdSlot& s = at(slot);
     return {s.fd, s.registered && use_fixed_ ? int(slot) : -1};
   }
-  // Empties the slot and bumps its generation; the fd is the caller's to close.
-  void remove(std::uint32_t slot) noexcept;
+  // Makes every handle to the slot stale; the fd stays until free().
+  void retire(std::uint32_t slot) noexcept;
+  // Empties the slot (its fd is closed by now) and puts it on the free list.
+  void free(std::uint32_t slot) noexcept;
+  // Slots that exist so far (a multiple of slab_slots, at most capacity()).
+  std::uint32_t allocated() const noexcept { return allocated_; }
   std::uint32_t capacity() const noexcept { return capacity_; }
+  std::uint32_t in_use() const noexcept { return in_use_; }
+  std::uint32_t free_slots() const noexcept { return capacity_ - in_use_; }
   void set_use_fixed(bool on) noexcept { use_fixed_ = on; }
 
  private:
-  std::unique_ptr<FdSlot[]> slots_;
+  bool grow() noexcept;
+
+  std::vector<std::unique_ptr<FdSlot[]>> slabs_;  // reserved up front: never reallocates
   std::uint32_t capacity_;
+  std::uint32_t allocated_ = 0;
+  std::uint32_t in_use_ = 0;
   std::uint32_t free_head_ = invalid_slot;
   bool use_fixed_ = false;
 };

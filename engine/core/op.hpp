@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -24,7 +25,8 @@ enum Tag : std::uint8_t {
   tag_splice_out = 2,  // splice: pipe -> sink
   tag_copy_in = 3,     // splice fallback: read into a pool buffer
   tag_copy_out = 4,    // splice fallback: send/write from the pool buffer
-  tag_count = 5
+  tag_pause = 5,       // accept: the timer that ends a pause (EMFILE and the like)
+  tag_count = 6
 };
 
 inline constexpr std::size_t op_alignment = 64;  // low 6 bits of an Op* carry the tag
@@ -45,6 +47,15 @@ struct alignas(op_alignment) Op {
   std::uint32_t generation = 1;
   std::error_code deferred_error;   // for completions delivered without the backend
   Op* next = nullptr;               // free list / deferred list / starved list
+  // FdTable slots this op pinned (handle, handle_out): they are not reused
+  // until the op can no longer have a request naming them (invariant 8).
+  std::uint32_t pinned[2] = {invalid_slot, invalid_slot};
+  std::uint32_t close_slot = invalid_slot;  // close: the slot freed when the fd is closed
+  // Per-socket write queue (invariant 9): the next writer on the same socket,
+  // and the slot whose writer this op is (or is queued to become).
+  Op* write_next = nullptr;
+  std::uint32_t write_slot = invalid_slot;
+  bool writing = false;             // the op is its socket's current writer
 
   // ---- what it works on
   FdRef handle;                     // source / socket / file
@@ -64,6 +75,7 @@ struct alignas(op_alignment) Op {
   std::size_t chunk = 0;            // splice fallback: bytes in the copy buffer not yet written
   std::size_t chunk_done = 0;
   bool source_eof = false;
+  bool paused = false;              // accept: waiting for tag_pause before re-arming
   std::error_code first_error;      // splice: an error seen while other parts were in flight
   Timespec timespec;
   Address address;                  // connect
@@ -73,21 +85,30 @@ struct alignas(op_alignment) Op {
   msghdr message{};                 // sendv: names `pending`; read by the kernel after submit
 };
 
-// Fixed op slots with a free list.
+// Op slots with a free list, allocated in slabs of slab_ops as they are
+// needed, up to capacity() (never per operation); an op's address never
+// changes.
 class OpPool {
  public:
-  explicit OpPool(std::uint32_t count);
+  static constexpr std::uint32_t slab_ops = 256;
+
+  explicit OpPool(std::uint32_t capacity);
+  // nullptr when all capacity() ops are in use (or a slab cannot be had).
   Op* acquire() noexcept;
   void release(Op* op) noexcept;
   // The op behind an id, or nullptr if it finished (generation moved on).
   Op* lookup(OpId id) noexcept;
-  Op& at(std::uint32_t index) noexcept { return ops_[index]; }
-  std::uint32_t capacity() const noexcept { return count_; }
+  Op& at(std::uint32_t index) noexcept { return slabs_[index / slab_ops][index % slab_ops]; }
+  std::uint32_t allocated() const noexcept { return allocated_; }  // slots that exist so far
+  std::uint32_t capacity() const noexcept { return capacity_; }
   std::uint32_t in_use() const noexcept { return in_use_; }
 
  private:
-  std::unique_ptr<Op[]> ops_;
-  std::uint32_t count_;
+  bool grow() noexcept;
+
+  std::vector<std::unique_ptr<Op[]>> slabs_;  // reserved up front: never reallocates
+  std::uint32_t capacity_;
+  std::uint32_t allocated_ = 0;
   std::uint32_t in_use_ = 0;
   Op* free_ = nullptr;
 };

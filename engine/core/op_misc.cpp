@@ -1,5 +1,8 @@
 // read, timeout, shutdown, close results.
+#include <sys/socket.h>
+
 #include <cerrno>
+#include <utility>
 
 #include "core/engine_core.hpp"
 
@@ -11,7 +14,7 @@ const std::error_code canceled = std::make_error_code(std::errc::operation_cance
 
 OpId EngineCore::start_read(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept {
   Op* op = new_op(OpKind::read, std::move(handler));
-  if (op == nullptr) return {};
+  if (op == nullptr) return not_started();
   op->handle = handle;
   op->offset = offset;
   if (!take_buffer(op, buffer)) return id_of(op);
@@ -45,7 +48,7 @@ void EngineCore::on_read(Op* op, const Completion& c) noexcept {
 
 OpId EngineCore::start_timeout(std::chrono::nanoseconds after, Handler handler) noexcept {
   Op* op = new_op(OpKind::timeout, std::move(handler));
-  if (op == nullptr) return {};
+  if (op == nullptr) return not_started();
   if (after.count() < 0) after = std::chrono::nanoseconds::zero();
   op->timespec.tv_sec = after.count() / 1'000'000'000;
   op->timespec.tv_nsec = after.count() % 1'000'000'000;
@@ -58,18 +61,30 @@ OpId EngineCore::start_timeout(std::chrono::nanoseconds after, Handler handler) 
 
 OpId EngineCore::start_shutdown(Socket socket, int how, Handler handler) noexcept {
   Op* op = new_op(OpKind::shutdown, std::move(handler));
-  if (op == nullptr) return {};
+  if (op == nullptr) return not_started();
   op->handle = socket;
+  op->offset = how;
   if (slot_of(socket) == nullptr) {
     fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
     return id_of(op);
   }
+  // Shutting down the write side comes after the writes started before it
+  // (invariant 9): a FIN must not overtake bytes still queued.
+  if (how != SHUT_RD && !take_write_turn(op, socket)) return id_of(op);
+  submit_shutdown(op);
+  return id_of(op);
+}
+
+void EngineCore::submit_shutdown(Op* op) noexcept {
+  if (slot_of(op->handle) == nullptr) {
+    fail_soon(op, canceled);  // closed while it waited for its turn
+    return;
+  }
   Request r;
   r.opcode = Opcode::shutdown;
-  r.fd = target_of(socket);
-  r.flags = how;
+  r.fd = target_of(op->handle);
+  r.flags = int(op->offset);
   submit(op, r, tag_main);
-  return id_of(op);
 }
 
 void EngineCore::on_simple(Op* op, const Completion& c) noexcept {
@@ -80,6 +95,8 @@ void EngineCore::on_simple(Op* op, const Completion& c) noexcept {
   } else {
     ec = c.result == -ECANCELED ? canceled : from_result(c.result);
   }
+  // The fd is closed: only now may its slot take another.
+  if (op->close_slot != invalid_slot) fds_.free(std::exchange(op->close_slot, invalid_slot));
   finish(op, ec);
 }
 

@@ -32,7 +32,7 @@ std::int64_t at(std::int64_t base, std::size_t advance) noexcept {
 OpId EngineCore::start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
                               std::size_t length, Handler handler) noexcept {
   Op* op = new_op(OpKind::splice, std::move(handler));
-  if (op == nullptr) return {};
+  if (op == nullptr) return not_started();
   op->handle = src;
   op->handle_out = dst;
   op->offset = src_offset;
@@ -48,24 +48,41 @@ OpId EngineCore::start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std
     fail_soon(op, {});
     return id_of(op);
   }
-  bool use_sendfile = caps_.sendfile && !in->is_socket && out->is_socket && src_offset >= 0;
+  if (take_write_turn(op, dst)) begin_splice(op);
+  return id_of(op);
+}
+
+void EngineCore::begin_splice(Op* op) noexcept {
+  FdSlot* in = slot_of(op->handle);
+  FdSlot* out = slot_of(op->handle_out);
+  if (in == nullptr || out == nullptr) {  // closed while it waited for its turn or a pipe
+    fail_soon(op, canceled);
+    return;
+  }
+  bool use_sendfile = caps_.sendfile && !in->is_socket && out->is_socket && op->offset >= 0;
   if (!caps_.splice) {
     ++stats_.fallbacks;
     Buffer b = pool_->acquire();
     if (!b) {
       fail_soon(op, make_error_code(error::no_free_buffer));
-      return id_of(op);
+      return;
     }
     op->buffer = std::int32_t(pool_->detach(b));
   } else if (!use_sendfile) {
     op->pipe = pipes_->acquire();
+    if (op->pipe < 0 && pipes_->lent() == 0) {
+      fail_soon(op, make_error_code(error::no_free_pipe));  // none exists, none will come back
+      return;
+    }
     if (op->pipe < 0) {
-      fail_soon(op, make_error_code(error::no_free_pipe));
-      return id_of(op);
+      // Every pipe is lent out: wait for one (FIFO) rather than fail. A pipe
+      // comes back whenever a splice ends, so the wait is bounded by theirs.
+      ++stats_.pipe_waits;
+      pipe_waiters_.push(op);
+      return;
     }
   }
   splice_step(op);
-  return id_of(op);
 }
 
 void EngineCore::splice_step(Op* op) noexcept {

@@ -29,7 +29,7 @@ constexpr std::size_t max_request_bytes = std::size_t(INT_MAX) & ~std::size_t(40
 
 OpId EngineCore::start_accept(Socket listener, Handler handler) noexcept {
   Op* op = new_op(OpKind::accept, std::move(handler));
-  if (op == nullptr) return {};
+  if (op == nullptr) return not_started();
   op->handle = listener;
   if (slot_of(listener) == nullptr) {
     fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
@@ -53,43 +53,83 @@ void EngineCore::submit_accept(Op* op) noexcept {
   submit(op, r, tag_main);
 }
 
+namespace {
+
+// Accept errors that say "not now" rather than "never": out of fds (process
+// or system), of kernel memory, or of engine fd slots. The accept loop pauses
+// and re-arms itself instead of ending, as nginx does on EMFILE.
+bool transient_accept_error(int result) noexcept {
+  return result == -EMFILE || result == -ENFILE || result == -ENOBUFS || result == -ENOMEM;
+}
+
+// How long an accept pauses after such an error: long enough not to spin
+// while fds are short, short enough that a server recovers promptly.
+constexpr std::int64_t accept_pause_ns = 100'000'000;
+
+}  // namespace
+
+void EngineCore::pause_accept(Op* op) noexcept {
+  if (op->paused) return;
+  op->paused = true;
+  ++stats_.accept_pauses;
+  // A multishot accept still armed would keep taking connections we cannot
+  // hold: stop it; the timer re-arms it.
+  if (op->inflight_tags & (1u << tag_main)) {
+    Request c;
+    c.opcode = Opcode::cancel;
+    c.target_op = op;
+    c.target_tag = tag_main;
+    backend_->submit(c);
+  }
+  op->timespec.tv_sec = accept_pause_ns / 1'000'000'000;
+  op->timespec.tv_nsec = accept_pause_ns % 1'000'000'000;
+  Request t;
+  t.opcode = Opcode::timeout;
+  t.timespec = &op->timespec;
+  submit(op, t, tag_pause);
+}
+
 void EngineCore::on_accept(Op* op, const Completion& c) noexcept {
   bool more = c.flags & completion_more;
-  if (c.result >= 0) {
+  if (c.tag == tag_pause) {
+    op->paused = false;
+  } else if (c.result >= 0) {
     FdRef ref;
-    std::error_code ec = op->first_error ? op->first_error : register_fd(c.result, true, ref);
-    if (ec) {
-      // No slot for it: refuse the connection. An error is the handler's
-      // last call, so the accept ends here (the caller re-arms when it has
-      // room); connections the kernel already took meanwhile are refused too.
+    if (std::error_code ec = register_fd(c.result, true, ref)) {
+      // No fd slot for it: the connection is refused (closed), and the
+      // accept pauses until slots may have come back.
+      ++stats_.syscalls;
       ::close(c.result);
-      if (!op->first_error) {
-        op->first_error = ec;
-        op->cancel_requested = true;
-        cancel_requests(op);
-      }
+      ++stats_.accepts_refused;
+      pause_accept(op);
     } else {
       Outcome outcome;
       outcome.socket = Socket{ref};
       op->handler(outcome);
     }
-    if (more || op->inflight_tags != 0) return;
-    if (op->cancel_requested) finish(op, op->first_error ? op->first_error : canceled);
-    else submit_accept(op);  // single-shot (fallback), or the kernel ended the multishot
-    return;
+    if (more) return;
+  } else if (more) {
+    return;  // an error the multishot survives
+  } else if (c.result != -ECANCELED && !op->cancel_requested) {
+    if (transient_accept_error(c.result)) {
+      pause_accept(op);
+    } else if (!retryable(c.result)) {
+      op->first_error = from_result(c.result);
+      op->cancel_requested = true;
+      cancel_requests(op);  // the pause timer, if one runs
+    }
   }
-  if (more) return;  // an error the multishot survives
-  if (op->first_error) finish(op, op->first_error);
-  else if (c.result == -ECANCELED || op->cancel_requested) finish(op, canceled);
-  else if (retryable(c.result)) submit_accept(op);
-  else finish(op, from_result(c.result));
+  // Whatever ended, go on only when nothing of this op is in flight.
+  if (op->inflight_tags != 0 || op->paused) return;
+  if (op->cancel_requested || closed_under(op)) finish(op, op->first_error ? op->first_error : canceled);
+  else submit_accept(op);  // single-shot (fallback), the kernel ended the multishot, or a pause ended
 }
 
 // ----------------------------------------------------------------- connect --
 
 OpId EngineCore::start_connect(const Address& address, Handler handler) noexcept {
   Op* op = new_op(OpKind::connect, std::move(handler));
-  if (op == nullptr) return {};
+  if (op == nullptr) return not_started();
   int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | (caps_.nonblocking_fds ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) {
     fail_soon(op, std::error_code(errno, std::system_category()));
@@ -119,7 +159,8 @@ void EngineCore::on_connect(Op* op, const Completion& c) noexcept {
   } else {
     outcome.error = c.result == 0 ? canceled : from_result(c.result);
     if (c.result == -ECANCELED) outcome.error = canceled;
-    if (!closed_under(op)) close_slot_now(op->handle.slot);
+    // The socket is the engine's to close; it goes once this op lets go.
+    if (!closed_under(op)) retire_slot(op->handle.slot, nullptr);
   }
   finish(op, outcome);
 }
@@ -128,7 +169,7 @@ void EngineCore::on_connect(Op* op, const Completion& c) noexcept {
 
 OpId EngineCore::start_recv(Socket socket, Handler handler) noexcept {
   Op* op = new_op(OpKind::recv, std::move(handler));
-  if (op == nullptr) return {};
+  if (op == nullptr) return not_started();
   op->handle = socket;
   if (slot_of(socket) == nullptr) {
     fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
@@ -216,18 +257,18 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
 
 OpId EngineCore::start_send(Socket socket, std::span<const std::byte> data, Handler handler) noexcept {
   Op* op = new_op(OpKind::send, std::move(handler));
-  if (op == nullptr) return {};
+  if (op == nullptr) return not_started();
   op->handle = socket;
   op->data = data.data();
   op->length = data.size();
-  submit_out_chunk(op);
+  if (take_write_turn(op, socket)) submit_out_chunk(op);
   return id_of(op);
 }
 
 OpId EngineCore::start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces,
                               Handler handler) noexcept {
   Op* op = new_op(OpKind::sendv, std::move(handler));
-  if (op == nullptr) return {};
+  if (op == nullptr) return not_started();
   op->handle = socket;
   if (pieces.size() > max_gather) {
     fail_soon(op, std::make_error_code(std::errc::invalid_argument));
@@ -237,7 +278,7 @@ OpId EngineCore::start_sendv(Socket socket, std::span<const std::span<const std:
     op->pieces[op->piece_count++] = {const_cast<std::byte*>(piece.data()), piece.size()};
     op->length += piece.size();
   }
-  submit_out_chunk(op);
+  if (take_write_turn(op, socket)) submit_out_chunk(op);
   return id_of(op);
 }
 
@@ -266,23 +307,23 @@ static std::size_t prepare_gather(Op* op) noexcept {
 
 OpId EngineCore::start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept {
   Op* op = new_op(OpKind::send_zc, std::move(handler));
-  if (op == nullptr) return {};  // the lease goes back to the pool with `buffer`
+  if (op == nullptr) return not_started();  // the lease goes back to the pool with `buffer`
   op->handle = socket;
   // From here until the last notification the buffer is the engine's.
   if (!take_buffer(op, buffer)) return id_of(op);
   if (!caps_.send_zc) ++stats_.fallbacks;
-  submit_out_chunk(op);
+  if (take_write_turn(op, socket)) submit_out_chunk(op);
   return id_of(op);
 }
 
 OpId EngineCore::start_write(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept {
   Op* op = new_op(OpKind::write, std::move(handler));
-  if (op == nullptr) return {};
+  if (op == nullptr) return not_started();
   op->handle = handle;
   op->offset_out = offset;
   if (!take_buffer(op, buffer)) return id_of(op);
   if (!caps_.fixed_buffers) ++stats_.fallbacks;
-  submit_out_chunk(op);
+  if (take_write_turn(op, handle)) submit_out_chunk(op);
   return id_of(op);
 }
 

@@ -7,11 +7,10 @@ namespace ringxfer::detail {
 
 PipePool::PipePool(std::uint32_t count, std::size_t pipe_size_bytes, bool nonblocking)
     : pipe_size_(pipe_size_bytes), nonblocking_(nonblocking) {
+  // Pipes are made when first needed (each costs two fds and, once used,
+  // up to pipe_size bytes of kernel memory); the vectors are sized now.
   pipes_.resize(count);
   free_.reserve(count);
-  for (std::uint32_t i = count; i > 0; --i) {
-    if (make(pipes_[i - 1])) free_.push_back(int(i - 1));
-  }
 }
 
 PipePool::~PipePool() {
@@ -35,13 +34,20 @@ bool PipePool::make(Pipe& p) noexcept {
 }
 
 int PipePool::acquire() noexcept {
+  if (free_.empty() && made_ < pipes_.size()) {
+    // Out of fds or pipe memory: -1 now; the next acquire tries again.
+    if (!make(pipes_[made_])) return -1;
+    free_.push_back(int(made_++));
+  }
   if (free_.empty()) return -1;
   int index = free_.back();
   free_.pop_back();
+  ++lent_;
   return index;
 }
 
 void PipePool::release(int index, bool dirty) noexcept {
+  --lent_;
   Pipe& p = pipes_[std::size_t(index)];
   if (dirty) {
     ::close(p.read_fd);

@@ -1,6 +1,6 @@
 #pragma once
-// PipePool: pipes for splice, made once at start-up and sized with
-// F_SETPIPE_SZ. A pipe is lent to one splice operation at a time; one that an
+// PipePool: pipes for splice, made when first needed (up to the pool's count)
+// and sized with F_SETPIPE_SZ. A pipe is lent to one splice operation at a time; one that an
 // operation left holding bytes (it ended in an error) is replaced, never lent
 // out dirty.
 #include <cstddef>
@@ -27,11 +27,15 @@ class PipePool {
   void release(int index, bool dirty) noexcept;
   const Pipe& at(int index) const noexcept { return pipes_[std::size_t(index)]; }
   std::size_t pipe_size() const noexcept { return pipe_size_; }
+  // Pipes lent out now: a splice that found none free waits only if some will come back.
+  std::size_t lent() const noexcept { return lent_; }
 
  private:
   bool make(Pipe& p) noexcept;
   std::vector<Pipe> pipes_;
   std::vector<int> free_;
+  std::size_t made_ = 0;  // pipes_[0, made_) have been made
+  std::size_t lent_ = 0;
   std::size_t pipe_size_;
   bool nonblocking_;
 };

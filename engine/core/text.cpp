@@ -29,6 +29,7 @@ class ErrorCategory final : public std::error_category {
       case error::no_free_pipe: return "no free splice pipe";
       case error::post_queue_full: return "post queue full";
       case error::transfer_incomplete: return "source ended before the requested length";
+      case error::shutting_down: return "the engine is being destroyed";
     }
     return "unknown ringxfer error";
   }
@@ -113,7 +114,9 @@ std::ostream& operator<<(std::ostream& os, const Stats& s) {
             << " in=" << s.bytes_in << " out=" << s.bytes_out << " zc=" << s.zc_sends
             << " zc_copied=" << s.zc_copied << " short=" << s.short_sends << " fallbacks=" << s.fallbacks
             << " sq_full=" << s.sq_full << " cq_overflows=" << s.cq_overflows
-            << " recv_starved=" << s.recv_starved;
+            << " recv_starved=" << s.recv_starved << " pipe_waits=" << s.pipe_waits
+            << " accept_pauses=" << s.accept_pauses << " accepts_refused=" << s.accepts_refused
+            << " start_failures=" << s.start_failures;
 }
 
 std::ostream& operator<<(std::ostream& os, const Features& f) {

@@ -51,6 +51,7 @@ class UringBackend final : public Backend {
 
  private:
   io_uring_sqe* get_sqe() noexcept;
+  void reserve_sqes(unsigned n) noexcept;  // flush until n SQEs are free
   int flush() noexcept;  // submit what is queued, without waiting
   void note_overflow() noexcept;
   void park_completions() noexcept;
@@ -102,6 +103,10 @@ std::error_code UringBackend::init() noexcept {
 
   const FeatureSet& off = options_.disabled;
   caps_ = native_capabilities(ring_, off);
+  // A linked pair must reach the kernel in one submit (a link ends at a
+  // submit boundary): with a one-entry SQ it cannot, so core goes one
+  // request at a time there.
+  caps_.linked_ops = caps_.linked_ops && ring_.sq.ring_entries >= 2;
   list_opcodes(ring_, features_);
   // REPORT_USAGE (6.2) tells us when the kernel copied a zero-copy send.
   if (kernel_version().at_least(6, 2)) zc_flags_ = IORING_SEND_ZC_REPORT_USAGE;
@@ -135,9 +140,8 @@ std::error_code UringBackend::attach_fd(std::uint32_t slot, int fd, bool) noexce
 
 void UringBackend::detach_fd(std::uint32_t slot, int) noexcept {
   if (!caps_.fixed_files) return;
-  // A cancel_fd for this slot may be queued: it must reach the kernel while
-  // the slot still names the file.
-  flush();
+  // Core detaches a slot only once no request in flight names it (invariant
+  // 8), so nothing queued can still need the entry: no flush first.
   int none = -1;
   ++stats_.syscalls;
   io_uring_register_files_update(&ring_, slot, &none, 1);
@@ -203,17 +207,19 @@ void UringBackend::recycle_recv_buffer(std::uint32_t id) noexcept {
 // ------------------------------------------------------------ submission --
 
 io_uring_sqe* UringBackend::get_sqe() noexcept {
+  reserve_sqes(1);
+  return io_uring_get_sqe(&ring_);
+}
+
+void UringBackend::reserve_sqes(unsigned n) noexcept {
   // The one place that decides what a full SQ means: submit what is there
-  // and take the freed entry. If the kernel refuses (CQ overflowing), park
+  // until n entries are free. If the kernel refuses (CQ overflowing), park
   // completions until it takes the batch.
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  while (sqe == nullptr) {
+  while (io_uring_sq_space_left(&ring_) < n) {
     ++stats_.sq_full;
     int r = flush();
     if (r == -EBUSY || r == -EAGAIN) park_completions();
-    sqe = io_uring_get_sqe(&ring_);
   }
-  return sqe;
 }
 
 int UringBackend::flush() noexcept {
@@ -244,6 +250,10 @@ void UringBackend::arm_wake() noexcept {
 }
 
 void UringBackend::submit(const Request& r) noexcept {
+  // A linked request and its successor (core submits it next) take their
+  // SQEs together: were the SQ to fill between them, the first would reach
+  // the kernel alone and the link would end at that submit.
+  if (r.link) reserve_sqes(2);
   io_uring_sqe* sqe = get_sqe();
   int fd = r.fd.fd;
   switch (r.opcode) {

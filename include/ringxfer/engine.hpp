@@ -11,11 +11,20 @@
 // error (eof, operation_canceled, ...). Handlers never run inside the call that
 // starts the operation: they run from run()/run_once()/poll().
 //
-// An operation that cannot start (no free op slot) returns an empty OpId and
-// its handler is never called.
+// An operation that cannot start returns an empty OpId whose error() says why
+// (error::no_free_op_slot, error::shutting_down); its handler is never called.
+// The op and fd tables grow in slabs up to EngineOptions::op_slots and
+// fd_slots, whose defaults come from RLIMIT_NOFILE (see options.hpp).
 //
-// Operations in flight at the same time are not ordered against each other,
-// even on one socket: keep one send in flight per socket when order matters.
+// Writes on one socket leave in the order they were started (DESIGN invariant
+// 9): send, sendv, send_zc, write, a splice into the socket and
+// shutdown(SHUT_WR) started one after another reach the peer in that order.
+// Core keeps a per-socket write queue: a write started while another is in
+// flight on the same socket waits for it (no extra syscall when none is).
+//
+// Handles: a Socket or File goes stale the moment close() is called on it;
+// its fd is closed, and its slot reused, only after every request that may
+// still name it has completed (DESIGN invariant 8).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -79,6 +88,9 @@ class Engine {
   void wake() noexcept;
   // Operations started and not yet completed.
   std::size_t in_flight() const noexcept;
+  // Op and fd slots in use and their capacity (how many more connections and
+  // operations fit).
+  SlotUsage slot_usage() const noexcept;
 
   // ---- handles (setup; synchronous) ----------------------------------------
   // Takes ownership of `fd` and registers it. The engine sets the fd's mode to
@@ -178,7 +190,11 @@ class Engine {
     return start_shutdown(socket, how, adapt_error(std::forward<F>(handler)));
   }
   // Cancels the handle's pending operations (they complete with
-  // operation_canceled), makes the handle stale at once, then closes the fd.
+  // operation_canceled), makes the handle stale at once, then closes the fd
+  // once nothing in flight names it; the handler runs when the fd is closed.
+  // If no op slot is free for the close itself, the handle still goes stale
+  // and the fd is still closed, but the handler cannot run: the empty OpId's
+  // error() is error::no_free_op_slot.
   template <class F>
   OpId close(FdRef handle, F&& handler) {
     return start_close(handle, adapt_error(std::forward<F>(handler)));

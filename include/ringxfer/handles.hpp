@@ -5,6 +5,9 @@
 // the kernel hands out next.
 #include <compare>
 #include <cstdint>
+#include <system_error>
+
+#include "ringxfer/error.hpp"
 
 namespace ringxfer {
 
@@ -24,10 +27,22 @@ struct File : FdRef {};
 
 // Names one started operation, for cancel(). Generation-checked like handles:
 // cancelling an operation that has already completed is a no-op.
+//
+// An operation that could not start returns an empty OpId (false), and
+// error() says why: error::no_free_op_slot (every one of
+// EngineOptions::op_slots is in use) or error::shutting_down. Its handler is
+// never called.
 struct OpId {
   std::uint32_t slot = invalid_slot;
-  std::uint32_t generation = 0;
+  std::uint32_t generation = 0;  // for an empty OpId: the ringxfer::error that stopped it, or 0
   constexpr explicit operator bool() const noexcept { return slot != invalid_slot; }
+  std::error_code error() const noexcept {
+    if (slot != invalid_slot || generation == 0) return {};
+    return make_error_code(static_cast<ringxfer::error>(generation));
+  }
+  static constexpr OpId not_started(ringxfer::error why) noexcept {
+    return {invalid_slot, static_cast<std::uint32_t>(why)};
+  }
   friend constexpr bool operator==(OpId, OpId) = default;
 };
 

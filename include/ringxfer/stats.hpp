@@ -23,6 +23,22 @@ struct Stats {
   std::uint64_t sq_full = 0;         // times the SQ was full and had to be flushed
   std::uint64_t cq_overflows = 0;    // CQ overflow events seen (completions were parked by the kernel)
   std::uint64_t recv_starved = 0;    // recv paused because no receive buffer was free
+  std::uint64_t pipe_waits = 0;      // splices that waited for a free pipe of the pool
+  std::uint64_t accept_pauses = 0;   // accept paused after EMFILE/ENFILE/ENOBUFS/ENOMEM or no fd slot
+  std::uint64_t accepts_refused = 0; // connections closed at once: no fd slot for them
+  std::uint64_t start_failures = 0;  // operations that could not start (empty OpId; see OpId::error)
+};
+
+// How much of its capacity an Engine is using. Op and fd slots are allocated
+// in slabs as they are needed, up to the capacity (EngineOptions::op_slots,
+// fd_slots); a slot whose handle was closed is in use until its fd is closed.
+struct SlotUsage {
+  std::uint32_t op_slots_in_use = 0;
+  std::uint32_t op_slots_capacity = 0;
+  std::uint32_t fd_slots_in_use = 0;
+  std::uint32_t fd_slots_capacity = 0;
+  std::uint32_t op_slots_free() const noexcept { return op_slots_capacity - op_slots_in_use; }
+  std::uint32_t fd_slots_free() const noexcept { return fd_slots_capacity - fd_slots_in_use; }
 };
 
 std::ostream& operator<<(std::ostream& os, const Stats& s);
