@@ -1,26 +1,17 @@
 #include "core/fd_table.hpp"
 
-#include <algorithm>
-#include <new>
-
 namespace ringxfer::detail {
 
-FdTable::FdTable(std::uint32_t capacity) : capacity_(capacity) {
-  slabs_.reserve((std::size_t(capacity) + slab_slots - 1) / slab_slots);
-}
+FdTable::FdTable(std::uint32_t capacity) : slots_(capacity) {}
 
 bool FdTable::grow() noexcept {
-  if (allocated_ >= capacity_) return false;
-  std::uint32_t n = std::min(slab_slots, capacity_ - allocated_);
-  FdSlot* slab = new (std::nothrow) FdSlot[slab_slots];
-  if (slab == nullptr) return false;
-  slabs_.emplace_back(slab);  // capacity reserved: no reallocation, no throw
+  std::uint32_t first = slots_.size();
+  if (!slots_.grow()) return false;
   // Lowest index first out of the free list.
-  for (std::uint32_t i = n; i > 0; --i) {
-    slab[i - 1].next_free = free_head_;
-    free_head_ = allocated_ + i - 1;
+  for (std::uint32_t i = slots_.size(); i > first; --i) {
+    slots_[i - 1].next_free = free_head_;
+    free_head_ = i - 1;
   }
-  allocated_ += n;
   return true;
 }
 
@@ -41,7 +32,7 @@ std::uint32_t FdTable::insert(int fd, bool is_socket) noexcept {
 }
 
 FdSlot* FdTable::lookup(FdRef ref) noexcept {
-  if (ref.slot >= allocated_) return nullptr;
+  if (ref.slot >= slots_.size()) return nullptr;
   FdSlot& s = at(ref.slot);
   return (s.fd >= 0 && !s.closing && s.generation == ref.generation) ? &s : nullptr;
 }

@@ -16,10 +16,8 @@
 // Slots are allocated in slabs of slab_slots as the table fills, up to
 // capacity(); a slot's address never changes.
 #include <cstdint>
-#include <memory>
-#include <vector>
-
 #include "backend.hpp"
+#include "core/slab_array.hpp"
 #include "ringxfer/handles.hpp"
 
 namespace ringxfer::detail {
@@ -53,8 +51,8 @@ class FdTable {
   // The slot behind a handle, or nullptr if the handle is stale or empty.
   FdSlot* lookup(FdRef ref) noexcept;
   const FdSlot* lookup(FdRef ref) const noexcept;
-  FdSlot& at(std::uint32_t slot) noexcept { return slabs_[slot / slab_slots][slot % slab_slots]; }
-  const FdSlot& at(std::uint32_t slot) const noexcept { return slabs_[slot / slab_slots][slot % slab_slots]; }
+  FdSlot& at(std::uint32_t slot) noexcept { return slots_[slot]; }
+  const FdSlot& at(std::uint32_t slot) const noexcept { return slots_[slot]; }
   FdRef ref(std::uint32_t slot) const noexcept { return {slot, at(slot).generation}; }
   // How a backend should name this slot's fd (also while it is closing).
   Target target(std::uint32_t slot) const noexcept {
@@ -66,18 +64,15 @@ class FdTable {
   // Empties the slot (its fd is closed by now) and puts it on the free list.
   void free(std::uint32_t slot) noexcept;
   // Slots that exist so far (a multiple of slab_slots, at most capacity()).
-  std::uint32_t allocated() const noexcept { return allocated_; }
-  std::uint32_t capacity() const noexcept { return capacity_; }
+  std::uint32_t allocated() const noexcept { return slots_.size(); }
+  std::uint32_t capacity() const noexcept { return slots_.capacity(); }
   std::uint32_t in_use() const noexcept { return in_use_; }
-  std::uint32_t free_slots() const noexcept { return capacity_ - in_use_; }
   void set_use_fixed(bool on) noexcept { use_fixed_ = on; }
 
  private:
   bool grow() noexcept;
 
-  std::vector<std::unique_ptr<FdSlot[]>> slabs_;  // reserved up front: never reallocates
-  std::uint32_t capacity_;
-  std::uint32_t allocated_ = 0;
+  SlabArray<FdSlot, slab_slots> slots_;
   std::uint32_t in_use_ = 0;
   std::uint32_t free_head_ = invalid_slot;
   bool use_fixed_ = false;

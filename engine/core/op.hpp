@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "backend.hpp"
+#include "core/slab_array.hpp"
 #include "ringxfer/address.hpp"
 #include "ringxfer/engine.hpp"
 
@@ -98,17 +99,15 @@ class OpPool {
   void release(Op* op) noexcept;
   // The op behind an id, or nullptr if it finished (generation moved on).
   Op* lookup(OpId id) noexcept;
-  Op& at(std::uint32_t index) noexcept { return slabs_[index / slab_ops][index % slab_ops]; }
-  std::uint32_t allocated() const noexcept { return allocated_; }  // slots that exist so far
-  std::uint32_t capacity() const noexcept { return capacity_; }
+  Op& at(std::uint32_t index) noexcept { return ops_[index]; }
+  std::uint32_t allocated() const noexcept { return ops_.size(); }  // slots that exist so far
+  std::uint32_t capacity() const noexcept { return ops_.capacity(); }
   std::uint32_t in_use() const noexcept { return in_use_; }
 
  private:
   bool grow() noexcept;
 
-  std::vector<std::unique_ptr<Op[]>> slabs_;  // reserved up front: never reallocates
-  std::uint32_t capacity_;
-  std::uint32_t allocated_ = 0;
+  SlabArray<Op, slab_ops> ops_;
   std::uint32_t in_use_ = 0;
   Op* free_ = nullptr;
 };

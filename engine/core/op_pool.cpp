@@ -1,27 +1,20 @@
-#include <algorithm>
 #include <new>
 
 #include "core/op.hpp"
 
 namespace ringxfer::detail {
 
-OpPool::OpPool(std::uint32_t capacity) : capacity_(capacity) {
-  slabs_.reserve((std::size_t(capacity) + slab_ops - 1) / slab_ops);
-}
+OpPool::OpPool(std::uint32_t capacity) : ops_(capacity) {}
 
 bool OpPool::grow() noexcept {
-  if (allocated_ >= capacity_) return false;
-  std::uint32_t n = std::min(slab_ops, capacity_ - allocated_);
-  Op* slab = new (std::nothrow) Op[slab_ops];
-  if (slab == nullptr) return false;
-  slabs_.emplace_back(slab);  // capacity reserved: no reallocation, no throw
-  for (std::uint32_t i = n; i > 0; --i) {
-    Op& op = slab[i - 1];
-    op.index = allocated_ + i - 1;
+  std::uint32_t first = ops_.size();
+  if (!ops_.grow()) return false;
+  for (std::uint32_t i = ops_.size(); i > first; --i) {
+    Op& op = ops_[i - 1];
+    op.index = i - 1;
     op.next = free_;
     free_ = &op;
   }
-  allocated_ += n;
   return true;
 }
 
@@ -50,8 +43,8 @@ void OpPool::release(Op* op) noexcept {
 }
 
 Op* OpPool::lookup(OpId id) noexcept {
-  if (id.slot >= allocated_) return nullptr;
-  Op& op = at(id.slot);
+  if (id.slot >= ops_.size()) return nullptr;
+  Op& op = ops_[id.slot];
   return (op.in_use && op.generation == id.generation) ? &op : nullptr;
 }
 

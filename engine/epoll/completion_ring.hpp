@@ -22,10 +22,12 @@ namespace ringxfer::detail {
 
 class CompletionRing {
  public:
-  explicit CompletionRing(std::size_t min_capacity) {
-    std::size_t capacity = 16;
-    while (capacity < min_capacity) capacity *= 2;
-    slots_.resize(capacity);
+  explicit CompletionRing(std::size_t min_capacity) { reserve(min_capacity); }
+
+  // Grows to at least min_capacity (when the node pool grew a slab): not an
+  // overflow, just more requests that may complete at once.
+  void reserve(std::size_t min_capacity) {
+    while (capacity() < min_capacity || capacity() < 16) grow();
   }
 
   std::size_t size() const noexcept { return static_cast<std::size_t>(tail_ - head_); }
@@ -55,7 +57,7 @@ class CompletionRing {
 
  private:
   void grow() {
-    std::vector<Completion> bigger(capacity() * 2);
+    std::vector<Completion> bigger(capacity() == 0 ? 16 : capacity() * 2);
     const std::size_t n = size();
     for (std::size_t i = 0; i < n; ++i) bigger[i] = slots_[(head_ + i) & (capacity() - 1)];
     slots_.swap(bigger);

@@ -57,22 +57,19 @@ EpollBackend::EpollBackend(const EngineOptions& options, Stats& stats)
     : stats_(stats),
       // 4 nodes per op slot: an op has at most a couple of requests parked at
       // once (a transfer's two hops, a zc send awaiting its notification).
-      nodes_(std::max<std::size_t>(64, std::size_t(options.op_slots) * 4)),
-      // Room for a result and a notification per node, plus a multishot recv
-      // burst that uses every receive buffer.
-      ring_(2 * nodes_.capacity() + options.recv_buffer_count),
-      burst_reserve_(nodes_.capacity()),
-      index_(nodes_.capacity()),
-      timers_(nodes_.capacity()),
+      // Nodes, states and what is sized by them grow in slabs as they are
+      // used (see grow_for_nodes), up to these limits.
+      nodes_(std::max<std::uint32_t>(64, options.op_slots * 4)),
+      recv_buffer_count_(options.recv_buffer_count),
+      ring_(0),
+      index_(0),
+      timers_(0),
       // One state per FdTable slot, and as many again for zombies.
-      states_(2 * std::size_t(std::max<std::uint32_t>(options.fd_slots, 16))),
+      states_(2 * std::max<std::uint32_t>(options.fd_slots, 16)),
       by_slot_(std::max<std::uint32_t>(options.fd_slots, 16), nullptr),
       events_(std::clamp<std::size_t>(options.ring_entries, 64, 1024)) {
-  free_states_.reserve(states_.size());
-  for (std::size_t i = states_.size(); i > 0; --i) {
-    states_[i - 1].index = static_cast<std::uint32_t>(i - 1);
-    free_states_.push_back(static_cast<std::uint32_t>(i - 1));
-  }
+  free_states_.reserve(states_.capacity());
+  grow_for_nodes();
   by_fd_.reserve(4096);
   free_recv_ids_.reserve(options.recv_buffer_count);
 }
@@ -134,8 +131,36 @@ void EpollBackend::emit(const Request& request, std::int32_t result, std::uint32
   }
 }
 
+void EpollBackend::grow_for_nodes() noexcept {
+  // Room for a result and a notification per node, plus a multishot recv
+  // burst that uses every receive buffer; an index at most half full; a
+  // timer slot per node. Done when the node pool grew, never per request.
+  const std::size_t nodes = std::max<std::size_t>(nodes_.capacity(), 64);
+  try {
+    ring_.reserve(2 * nodes + recv_buffer_count_);
+    index_.reserve(nodes);
+    timers_.reserve(nodes);
+    sized_for_nodes_ = nodes_.capacity();
+  } catch (const std::bad_alloc&) {
+    // Keep the old sizes: the ring grows on demand (counted as an overflow).
+  }
+}
+
+RequestNode* EpollBackend::alloc_node() noexcept {
+  RequestNode* node = nodes_.alloc();
+  if (nodes_.capacity() != sized_for_nodes_) grow_for_nodes();
+  return node;
+}
+
 FdState* EpollBackend::alloc_state() noexcept {
-  if (free_states_.empty()) return nullptr;
+  if (free_states_.empty()) {
+    const std::uint32_t first = states_.size();
+    if (!states_.grow()) return nullptr;
+    for (std::uint32_t i = states_.size(); i > first; --i) {
+      states_[i - 1].index = i - 1;
+      free_states_.push_back(i - 1);  // reserved for every state: no allocation
+    }
+  }
   FdState& s = states_[free_states_.back()];
   free_states_.pop_back();
   s.reset();
@@ -286,7 +311,7 @@ void EpollBackend::submit(const Request& request) noexcept {
       break;
   }
 
-  RequestNode* node = nodes_.alloc();
+  RequestNode* node = alloc_node();
   if (node == nullptr) {
     // More requests parked than 4 x op_slots: core breached its own bound.
     // Fail this one visibly rather than allocate without limit.
@@ -430,7 +455,7 @@ void EpollBackend::run_runnable() noexcept {
 // ---- timers, cancel, close -----------------------------------------------
 
 void EpollBackend::start_timer(const Request& request) noexcept {
-  RequestNode* node = nodes_.alloc();
+  RequestNode* node = alloc_node();
   if (node == nullptr) {
     emit(request, -ENOMEM);
     return;

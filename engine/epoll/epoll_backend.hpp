@@ -10,9 +10,10 @@
 //   socket_ops.cpp     one attempt per opcode: accept, connect, recv, send, splice, ...
 //   zerocopy.cpp       MSG_ZEROCOPY sends, error-queue notifications, zombies
 //
-// Memory is bounded and preallocated: request nodes (4 x op_slots), fd states,
-// the completion ring, the timer heap and the cancel index are all sized at
-// creation. Single-threaded, except wake().
+// Memory is bounded and grows in slabs: request nodes (up to 4 x op_slots)
+// and fd states (up to 2 x fd_slots) are added a slab at a time as they are
+// used, and the completion ring, timer heap and cancel index are resized with
+// the node pool — never per request. Single-threaded, except wake().
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
@@ -79,7 +80,10 @@ class EpollBackend final : public Backend {
   static constexpr std::uint32_t flag_if(bool on, CompletionFlag flag) noexcept {
     return on ? static_cast<std::uint32_t>(flag) : 0u;
   }
-  bool room_for_burst() const noexcept { return ring_.free_slots() > burst_reserve_; }
+  // Ring slots kept free for single-shot completions: one per node.
+  bool room_for_burst() const noexcept { return ring_.free_slots() > nodes_.capacity(); }
+  RequestNode* alloc_node() noexcept;  // from the pool; resizes what is sized by it
+  void grow_for_nodes() noexcept;
 
   FdState* state_of(int fd) const noexcept {
     return fd >= 0 && static_cast<std::size_t>(fd) < by_fd_.size() ? by_fd_[fd] : nullptr;
@@ -151,13 +155,14 @@ class EpollBackend final : public Backend {
   bool use_pwait2_ = false;  // epoll_pwait2: nanosecond timeouts (Linux 5.11+)
 
   NodePool nodes_;
+  std::size_t sized_for_nodes_ = 0;  // nodes_.capacity() when ring/index/timers were last sized
+  std::uint32_t recv_buffer_count_;
   CompletionRing ring_;
-  std::size_t burst_reserve_;  // ring slots kept free for single-shot completions
   OpIndex index_;              // parked and timer nodes by (op, tag)
   TimerHeap timers_;
   CrossList cross_;            // parked splice/sendfile nodes (they name two fds)
 
-  std::vector<FdState> states_;           // the pool; never resized
+  SlabArray<FdState, 256> states_;        // the pool; grows in slabs, never moves
   std::vector<std::uint32_t> free_states_;
   std::vector<FdState*> by_slot_;         // FdTable slot -> state
   std::vector<FdState*> by_fd_;           // raw fd -> state; grown at attach (setup, not hot path)

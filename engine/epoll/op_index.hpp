@@ -19,11 +19,20 @@ namespace ringxfer::detail {
 
 class OpIndex {
  public:
-  explicit OpIndex(std::size_t max_entries) {
+  explicit OpIndex(std::size_t max_entries) { reserve(max_entries); }
+
+  // Room for max_entries at most half full; rehashes when it grows (that is
+  // when the node pool grew a slab, never per request).
+  void reserve(std::size_t max_entries) {
     std::size_t size = 16;
     while (size < 2 * max_entries) size *= 2;
-    table_.assign(size, nullptr);
+    if (size <= table_.size()) return;
+    std::vector<RequestNode*> old(size, nullptr);
+    old.swap(table_);
     mask_ = size - 1;
+    for (RequestNode* node : old) {
+      if (node != nullptr) insert(node);
+    }
   }
 
   void insert(RequestNode* node) noexcept {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "core/slab_array.hpp"
 
 namespace ringxfer::detail {
 
@@ -41,8 +42,8 @@ struct RequestNode {
   bool zc_awaiting = false;      // send_zc: result emitted, notification still to come
 };
 
-// 4 x op_slots of these are allocated up front: keep them small.
-static_assert(sizeof(RequestNode) <= 192, "RequestNode grew: it is allocated 4 x op_slots times");
+// Up to 4 x op_slots of these exist: keep them small.
+static_assert(sizeof(RequestNode) <= 192, "RequestNode grew: up to 4 x op_slots of them exist");
 
 // A FIFO threaded through two link members of RequestNode.
 template <RequestNode* RequestNode::*Prev, RequestNode* RequestNode::*Next>
@@ -73,22 +74,24 @@ class IntrusiveList {
 using RequestList = IntrusiveList<&RequestNode::prev, &RequestNode::next>;
 using CrossList = IntrusiveList<&RequestNode::cross_prev, &RequestNode::cross_next>;
 
-// Fixed set of nodes with a free stack. Addresses are stable: the vector is
-// sized once and never grows.
+// Nodes with a free stack, allocated in slabs as they are needed, up to a
+// fixed capacity (never one per request). Addresses are stable.
 class NodePool {
  public:
-  explicit NodePool(std::size_t count) : nodes_(count) {
-    free_.reserve(count);
-    for (std::size_t i = count; i > 0; --i) free_.push_back(&nodes_[i - 1]);
+  static constexpr std::uint32_t slab_nodes = 256;
+
+  explicit NodePool(std::uint32_t max_nodes) : nodes_(max_nodes) {
+    free_.reserve(max_nodes);  // pointers only: 8 bytes a node
   }
   NodePool(const NodePool&) = delete;
   NodePool& operator=(const NodePool&) = delete;
 
+  // Nodes that exist now (the ring, index and timer heap are sized for them).
   std::size_t capacity() const noexcept { return nodes_.size(); }
 
   // nullptr when every node is in use.
   RequestNode* alloc() noexcept {
-    if (free_.empty()) return nullptr;
+    if (free_.empty() && !grow()) return nullptr;
     RequestNode* node = free_.back();
     free_.pop_back();
     node->place = NodePlace::active;
@@ -98,11 +101,18 @@ class NodePool {
     node->owner = nullptr;
     node->place = NodePlace::free;
     node->indexed = node->cross_linked = node->connect_started = node->zc_awaiting = false;
-    free_.push_back(node);  // cannot reallocate: capacity is the node count
+    free_.push_back(node);  // cannot reallocate: reserved for every node
   }
 
  private:
-  std::vector<RequestNode> nodes_;
+  bool grow() noexcept {
+    std::uint32_t first = nodes_.size();
+    if (!nodes_.grow()) return false;
+    for (std::uint32_t i = nodes_.size(); i > first; --i) free_.push_back(&nodes_[i - 1]);
+    return true;
+  }
+
+  SlabArray<RequestNode, slab_nodes> nodes_;
   std::vector<RequestNode*> free_;
 };
 

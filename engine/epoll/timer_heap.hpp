@@ -14,6 +14,8 @@ namespace ringxfer::detail {
 class TimerHeap {
  public:
   explicit TimerHeap(std::size_t capacity) { heap_.reserve(capacity); }
+  // Room for one timer per node: push() then never allocates.
+  void reserve(std::size_t capacity) { heap_.reserve(capacity); }
 
   bool empty() const noexcept { return heap_.empty(); }
   RequestNode* top() const noexcept { return heap_.front(); }

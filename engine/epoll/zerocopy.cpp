@@ -220,7 +220,8 @@ void EpollBackend::handle_zombie_event(FdState& z) noexcept {
 }
 
 void EpollBackend::on_user_close(int fd) noexcept {
-  for (FdState& z : states_) {
+  for (std::uint32_t i = 0; i < states_.size(); ++i) {
+    FdState& z = states_[i];
     if (z.in_use && z.zombie && z.zombie_origin_fd == fd) {
       z.zombie_origin_fd = -1;
       const int zombie_fd = z.fd;
@@ -232,7 +233,8 @@ void EpollBackend::on_user_close(int fd) noexcept {
 // Engine destruction: nobody is left to receive the notifications. The kernel
 // keeps the pages pinned until it is done with them, so closing is safe.
 void EpollBackend::close_zombies() noexcept {
-  for (FdState& z : states_) {
+  for (std::uint32_t i = 0; i < states_.size(); ++i) {
+    FdState& z = states_[i];
     if (z.in_use && z.zombie) {
       ::close(z.fd);
       free_state(z);
