@@ -27,6 +27,8 @@ class BufferPool;
 enum class Opcode : std::uint8_t {
   accept,     // fd: listener. result: new fd. multishot: one completion per connection
   connect,    // fd, addr/len = sockaddr
+  poll_in,    // fd: completes (result > 0) once the fd is readable, at eof or on an error;
+              // lets core wait for data without holding a receive buffer
   recv,       // fd. use_buf_ring: backend picks a receive buffer (completion.buffer_id,
               // flag buffer); otherwise addr/len is the buffer (core remembers which)
   send,       // fd, addr/len, flags (MSG_*)

@@ -193,8 +193,20 @@ void EngineCore::submit_recv(Op* op) noexcept {
     r.use_buf_ring = true;
     r.multishot = caps_.multishot_recv;
   } else {
-    // Core picks the buffer. None free: wait for one (bounded memory: a slow
-    // consumer pauses its receivers instead of growing a queue).
+    // Core picks the buffer. First wait until the socket is readable, holding
+    // no buffer: otherwise idle connections would hold every receive buffer
+    // and the busy ones could never receive (thousands of connections share
+    // a few hundred buffers).
+    if (!op->readable) {
+      Request poll;
+      poll.opcode = Opcode::poll_in;
+      poll.fd = r.fd;
+      op->polling = true;
+      submit(op, poll, tag_main);
+      return;
+    }
+    // None free: wait for one (bounded memory: a slow consumer pauses its
+    // receivers instead of growing a queue).
     if (recv_free_.empty()) {
       ++stats_.recv_starved;
       starved_.push(op);
@@ -202,6 +214,7 @@ void EngineCore::submit_recv(Op* op) noexcept {
     }
     std::uint32_t id = recv_free_.back();
     recv_free_.pop_back();
+    op->readable = false;  // after this recv, poll again
     r.addr = pool_->data(id);
     op->buffer = std::int32_t(id);  // the op holds it until the completion
   }
@@ -210,6 +223,16 @@ void EngineCore::submit_recv(Op* op) noexcept {
 
 void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   bool more = c.flags & completion_more;
+  if (op->polling) {
+    op->polling = false;
+    if (c.result >= 0 || (c.result != -ECANCELED && !op->cancel_requested)) {
+      op->readable = true;  // the recv that follows reports data, eof or the error
+      submit_recv(op);
+    } else {
+      finish(op, canceled);
+    }
+    return;
+  }
   // Which receive buffer holds the data: the backend's pick (buf_ring), or
   // the one core picked and parked in the op.
   std::int32_t id = -1;

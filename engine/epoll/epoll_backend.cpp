@@ -267,6 +267,7 @@ EpollBackend::QueueRef EpollBackend::queue_for(const Request& r) const noexcept 
   switch (r.opcode) {
     case Opcode::accept:
     case Opcode::recv:
+    case Opcode::poll_in:
     case Opcode::read:
       return {pollable(r.fd.fd), read_dir};
     case Opcode::connect:

@@ -128,6 +128,7 @@ class EpollBackend final : public Backend {
   Progress attempt_accept(RequestNode& node, FdState* state) noexcept;
   Progress attempt_connect(RequestNode& node, FdState* state) noexcept;
   Progress attempt_recv(RequestNode& node, FdState* state) noexcept;
+  Progress attempt_poll_in(RequestNode& node, FdState* state) noexcept;
   Progress attempt_send(RequestNode& node, FdState* state) noexcept;
   Progress attempt_splice(RequestNode& node) noexcept;
   Progress attempt_sendfile(RequestNode& node) noexcept;

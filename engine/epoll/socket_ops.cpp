@@ -19,6 +19,7 @@ EpollBackend::Progress EpollBackend::attempt(RequestNode& node, FdState* state) 
     case Opcode::accept: return attempt_accept(node, state);
     case Opcode::connect: return attempt_connect(node, state);
     case Opcode::recv: return attempt_recv(node, state);
+    case Opcode::poll_in: return attempt_poll_in(node, state);
     case Opcode::send:
     case Opcode::sendmsg: return attempt_send(node, state);
     case Opcode::send_zc: return attempt_send_zc(node, state);
@@ -113,6 +114,18 @@ EpollBackend::Progress EpollBackend::attempt_connect(RequestNode& node, FdState*
   }
   if (e == EALREADY || e == EINPROGRESS || e == EINTR) return Progress::blocked;
   emit(r, -e);
+  return Progress::done;
+}
+
+EpollBackend::Progress EpollBackend::attempt_poll_in(RequestNode& node, FdState* s) noexcept {
+  // Readable, at eof or failed: a one-byte peek tells without consuming.
+  char byte;
+  const long got = call([&] { return ::recv(node.request.fd.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT); });
+  if (got == -EAGAIN) {
+    if (s != nullptr) s->read_drained = true;
+    return Progress::blocked;
+  }
+  emit(node.request, 1);  // the recv that follows reports data, eof or the error
   return Progress::done;
 }
 

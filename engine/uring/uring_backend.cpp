@@ -6,6 +6,7 @@
 //   - registered sockets go in with IOSQE_FIXED_FILE; the BufferPool is
 //     registered as fixed buffers (one iovec per buffer, index == pool index)
 //     and its receive part is a provided-buffer ring (group 0).
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -264,6 +265,10 @@ void UringBackend::submit(const Request& r) noexcept {
       break;
     case Opcode::connect:
       io_uring_prep_connect(sqe, fd, static_cast<const sockaddr*>(r.addr), r.len);
+      use_fd(sqe, r.fd);
+      break;
+    case Opcode::poll_in:
+      io_uring_prep_poll_add(sqe, fd, POLLIN);
       use_fd(sqe, r.fd);
       break;
     case Opcode::recv:
