@@ -47,7 +47,17 @@ std::uint32_t BufferPool::detach(Buffer& buffer) noexcept {
 
 void BufferPool::release(std::uint32_t index) noexcept {
   --outstanding_;
+  if (orphaned_) {
+    if (outstanding_ == 0) delete this;
+    return;
+  }
   put_back(index);
+}
+
+void BufferPool::orphan() noexcept {
+  orphaned_ = true;
+  on_recv_release.reset();
+  if (outstanding_ == 0) delete this;
 }
 
 void BufferPool::put_back(std::uint32_t index) noexcept {

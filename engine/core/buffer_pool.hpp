@@ -49,6 +49,10 @@ class BufferPool {
   // Buffers currently leased to the user or held by an operation.
   std::uint32_t outstanding() const noexcept { return outstanding_; }
 
+  // The Engine is gone but leases are not: from now on a returned lease only
+  // counts down, and the last one deletes the pool (and unmaps its memory).
+  void orphan() noexcept;
+
   InlineFunction<void(std::uint32_t)> on_recv_release;
 
  private:
@@ -58,6 +62,7 @@ class BufferPool {
   std::byte* base_ = nullptr;
   std::vector<std::uint32_t> free_;  // send-side free list, reserved up front
   std::uint32_t outstanding_ = 0;
+  bool orphaned_ = false;
 };
 
 }  // namespace ringxfer::detail

@@ -19,7 +19,6 @@ namespace {
 
 constexpr std::size_t post_capacity = 1024;
 constexpr std::size_t completion_batch = 256;
-constexpr auto destroy_drain_limit = std::chrono::seconds(10);
 
 std::error_code errno_code() noexcept { return {errno, std::system_category()}; }
 
@@ -104,9 +103,10 @@ EngineCore::EngineCore(EngineOptions options)
 EngineCore::~EngineCore() {
   // Invariant 1 holds at destruction too: every op still in flight is
   // cancelled and its handler runs (with operation_canceled) before we go.
+  const std::error_code canceled = std::make_error_code(std::errc::operation_canceled);
   destroying_ = true;
-  while (Op* op = starved_.pop()) fail_soon(op, std::make_error_code(std::errc::operation_canceled));
-  while (Op* op = pipe_waiters_.pop()) fail_soon(op, std::make_error_code(std::errc::operation_canceled));
+  while (Op* op = starved_.pop()) fail_soon(op, canceled);
+  while (Op* op = pipe_waiters_.pop()) fail_soon(op, canceled);
   for (std::uint32_t i = 0; i < ops_.allocated(); ++i) {
     Op& op = ops_.at(i);
     if (op.in_use && !op.handler_done) {
@@ -114,14 +114,42 @@ EngineCore::~EngineCore() {
       cancel_requests(&op);
     }
   }
-  auto deadline = std::chrono::steady_clock::now() + destroy_drain_limit;
-  while (ops_.in_use() > 0 && std::chrono::steady_clock::now() < deadline) {
+  // Every fd goes too, each once nothing in flight names it: a zero-copy
+  // notification comes only when its socket lets go of the pages.
+  for (std::uint32_t i = 0; i < fds_.allocated(); ++i) {
+    if (fds_.at(i).fd >= 0 && !fds_.at(i).closing) retire_slot(i, nullptr);
+  }
+  // Wait for requests, not for zero-copy notifications: those name no memory
+  // we free (the kernel holds its own references to the pages until the
+  // socket lets go of them, which a peer that never reads may put off for
+  // minutes), and they go with the ring.
+  auto requests_in_flight = [this] {
+    for (std::uint32_t i = 0; i < ops_.allocated(); ++i) {
+      const Op& op = ops_.at(i);
+      if (op.in_use && (!op.handler_done || op.inflight_tags != 0)) return true;
+    }
+    return !deferred_.empty();
+  };
+  auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+  while (requests_in_flight() && std::chrono::steady_clock::now() < deadline) {
     run_once(std::chrono::milliseconds(20));
+  }
+  // Past the limit the kernel still holds some requests. Their handlers run
+  // now, so invariant 1 still holds; their completions, if they ever come, go
+  // with the ring. Nothing touches the backend after it is reset below.
+  run_deferred();
+  for (std::uint32_t i = 0; i < ops_.allocated(); ++i) {
+    Op& op = ops_.at(i);
+    if (op.in_use && !op.handler_done) finish(&op, canceled, op.done);
+    run_deferred();
   }
   for (std::uint32_t i = 0; i < fds_.allocated(); ++i) {
     if (fds_.at(i).fd >= 0) close_slot_now(i);
   }
   backend_.reset();  // the ring goes before the memory registered with it
+  // A Buffer lease may outlive the Engine: the pool then stays until the
+  // last lease is dropped, and no longer calls back into the engine.
+  if (pool_->outstanding() > 0) pool_.release()->orphan();
 }
 
 SlotUsage EngineCore::slot_usage() const noexcept {

@@ -5,7 +5,13 @@
 // the lease returns the buffer: to the free list, or — for a receive buffer —
 // to the provided-buffer ring the kernel picks from.
 //
-// A lease must be dropped before its Engine is destroyed.
+// Threads: a Buffer is touched (its bytes read or written, moved, dropped)
+// only on the thread that runs its Engine: dropping one returns it to pool
+// free lists that are not locked. After the Engine is destroyed, one thread
+// at a time may drop its remaining leases.
+//
+// A lease may outlive its Engine: dropping it afterwards only releases memory
+// (the pool stays until its last lease is gone).
 #include <cstddef>
 #include <cstdint>
 #include <span>

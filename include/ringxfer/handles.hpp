@@ -3,6 +3,10 @@
 // time the handle was made. Closing a slot bumps its generation, so a handle
 // kept past close() yields bad_file_descriptor instead of reaching whatever fd
 // the kernel hands out next.
+//
+// Threads: handles are plain values that may be copied anywhere, but they are
+// used (passed to an Engine call) only on the thread that runs their Engine;
+// from another thread, post() a task that uses them.
 #include <compare>
 #include <cstdint>
 #include <system_error>

@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -25,6 +26,10 @@ struct EngineOptions {
                                                  // splice that finds none free waits for one
   std::size_t pipe_size_bytes = 1 << 20;         // F_SETPIPE_SZ for each pipe (clamped by the kernel)
   bool sqpoll = false;                           // IORING_SETUP_SQPOLL
+  // ~Engine cancels what is in flight and waits up to this long for the
+  // kernel to hand it back; then it runs the remaining handlers itself
+  // (operation_canceled) and tears the ring down.
+  std::chrono::milliseconds drain_timeout{10'000};
   FeatureSet disabled;                           // RINGXFER_DISABLE adds to this
   bool read_environment = true;                  // honour RINGXFER_BACKEND / RINGXFER_DISABLE
   // Test hook: pretend io_uring_setup fails with this errno (0 = off), as it
