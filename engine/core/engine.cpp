@@ -41,12 +41,12 @@ OpId Engine::start_connect(const Address& address, Handler handler) noexcept {
 OpId Engine::start_recv(Socket socket, Handler handler) noexcept {
   return core_->start_recv(socket, std::move(handler));
 }
-OpId Engine::start_send(Socket socket, std::span<const std::byte> data, Handler handler) noexcept {
-  return core_->start_send(socket, data, std::move(handler));
+OpId Engine::start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept {
+  return core_->start_send(socket, data, std::move(handler), flags);
 }
-OpId Engine::start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces,
-                         Handler handler) noexcept {
-  return core_->start_sendv(socket, pieces, std::move(handler));
+OpId Engine::start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler,
+                         unsigned flags) noexcept {
+  return core_->start_sendv(socket, pieces, std::move(handler), flags);
 }
 OpId Engine::start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept {
   return core_->start_send_zc(socket, std::move(buffer), std::move(handler));

@@ -70,8 +70,9 @@ class EngineCore {
   OpId start_accept(Socket listener, Handler handler) noexcept;
   OpId start_connect(const Address& address, Handler handler) noexcept;
   OpId start_recv(Socket socket, Handler handler) noexcept;
-  OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler) noexcept;
-  OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler) noexcept;
+  OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept;
+  OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler,
+                   unsigned flags) noexcept;
   OpId start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept;
   OpId start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
                     std::size_t length, Handler handler) noexcept;

@@ -144,7 +144,13 @@ void EngineCore::splice_step(Op* op) noexcept {
   drain.fd_out = r.fd_out;
   drain.flags = SPLICE_F_MOVE;
   drain.offset_out = at(op->offset_out, op->done);
+  // More of this splice follows the bytes now in the pipe: SPLICE_F_MORE
+  // keeps the kernel from pushing a partial segment between chunks.
+  auto more_after = [&](std::size_t chunk) {
+    return op->length != until_eof && op->done + chunk < op->length ? SPLICE_F_MORE : 0u;
+  };
   if (op->in_pipe > 0) {
+    drain.flags |= int(more_after(op->in_pipe));
     drain.len = std::uint32_t(op->in_pipe);
     submit(op, drain, tag_splice_out);
     return;
@@ -162,6 +168,7 @@ void EngineCore::splice_step(Op* op) noexcept {
   r.link = caps_.linked_ops;
   submit(op, r, tag_splice_in);
   if (caps_.linked_ops) {
+    drain.flags |= int(more_after(chunk));
     drain.len = std::uint32_t(chunk);
     submit(op, drain, tag_splice_out);
   }

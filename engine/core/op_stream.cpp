@@ -278,10 +278,12 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
 
 // ------------------------------------------------------ send, send_zc, write --
 
-OpId EngineCore::start_send(Socket socket, std::span<const std::byte> data, Handler handler) noexcept {
+OpId EngineCore::start_send(Socket socket, std::span<const std::byte> data, Handler handler,
+                            unsigned flags) noexcept {
   Op* op = new_op(OpKind::send, std::move(handler));
   if (op == nullptr) return not_started();
   op->handle = socket;
+  op->send_more = flags & send_more;
   op->data = data.data();
   op->length = data.size();
   if (take_write_turn(op, socket)) submit_out_chunk(op);
@@ -289,10 +291,11 @@ OpId EngineCore::start_send(Socket socket, std::span<const std::byte> data, Hand
 }
 
 OpId EngineCore::start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces,
-                              Handler handler) noexcept {
+                              Handler handler, unsigned flags) noexcept {
   Op* op = new_op(OpKind::sendv, std::move(handler));
   if (op == nullptr) return not_started();
   op->handle = socket;
+  op->send_more = flags & send_more;
   if (pieces.size() > max_gather) {
     fail_soon(op, std::make_error_code(std::errc::invalid_argument));
     return id_of(op);
@@ -381,7 +384,7 @@ void EngineCore::submit_out_chunk(Op* op) noexcept {
       r.opcode = Opcode::sendmsg;
       r.len = std::uint32_t(std::min(prepare_gather(op), max_request_bytes));
       r.addr = &op->message;
-      r.flags = MSG_NOSIGNAL;
+      r.flags = MSG_NOSIGNAL | (op->send_more ? MSG_MORE : 0);
       break;
     case OpKind::write:
       r.opcode = slot->is_socket ? Opcode::send : Opcode::write;
@@ -391,7 +394,7 @@ void EngineCore::submit_out_chunk(Op* op) noexcept {
       break;
     default:
       r.opcode = Opcode::send;
-      r.flags = MSG_NOSIGNAL;
+      r.flags = MSG_NOSIGNAL | (op->send_more ? MSG_MORE : 0);
       break;
   }
   submit(op, r, tag_main);

@@ -55,6 +55,13 @@ struct Outcome {
 inline constexpr std::size_t handler_capacity_bytes = 64;
 inline constexpr std::size_t until_eof = ~std::size_t(0);
 inline constexpr std::size_t max_gather = 8;  // pieces in one sendv
+
+// Flags for send() and sendv().
+enum SendFlags : unsigned {
+  // MSG_MORE: more bytes follow at once (a response head before its body):
+  // the kernel holds a partial segment instead of sending it alone.
+  send_more = 1u << 0,
+};
 using Handler = InlineFunction<void(Outcome&), handler_capacity_bytes>;
 using Task = InlineFunction<void(), handler_capacity_bytes>;
 
@@ -136,15 +143,16 @@ class Engine {
   // Sends all of `data` (continuing after short sends): handler(ec, bytes_sent).
   // `data` must stay valid until the handler runs.
   template <class F>
-  OpId send(Socket socket, std::span<const std::byte> data, F&& handler) {
-    return start_send(socket, data, adapt_bytes(std::forward<F>(handler)));
+  OpId send(Socket socket, std::span<const std::byte> data, F&& handler, unsigned flags = 0) {
+    return start_send(socket, data, adapt_bytes(std::forward<F>(handler)), flags);
   }
   // Gather send: all bytes of up to max_gather pieces in order, in as few
   // syscalls as the kernel allows (sendmsg), continuing after short sends:
   // handler(ec, bytes_sent). More pieces than max_gather: invalid_argument.
   template <class F>
-  OpId sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, F&& handler) {
-    return start_sendv(socket, pieces, adapt_bytes(std::forward<F>(handler)));
+  OpId sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, F&& handler,
+             unsigned flags = 0) {
+    return start_sendv(socket, pieces, adapt_bytes(std::forward<F>(handler)), flags);
   }
   // (send_zc, read and write take a pool Buffer; an empty one gives
   // std::errc::invalid_argument.)
@@ -223,8 +231,9 @@ class Engine {
   OpId start_accept(Socket listener, Handler handler) noexcept;
   OpId start_connect(const Address& address, Handler handler) noexcept;
   OpId start_recv(Socket socket, Handler handler) noexcept;
-  OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler) noexcept;
-  OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler) noexcept;
+  OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept;
+  OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler,
+                   unsigned flags) noexcept;
   OpId start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept;
   OpId start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
                     std::size_t length, Handler handler) noexcept;
