@@ -267,6 +267,8 @@ BOOST_AUTO_TEST_CASE(field_syntax) {
   BOOST_TEST(outcome("GET / HTTP/1.1\r\nHost: h\r\nX-Fold: a\r\n b\r\n\r\n") == 400u);   // obs-fold
   BOOST_TEST(outcome("GET / HTTP/1.1\r\nHost: h\r\nX-Fold: a\r\n\tb\r\n\r\n") == 400u);
   BOOST_TEST(outcome("GET / HTTP/1.1\r\n Host: h\r\n\r\n") == 400u);  // whitespace before the first field
+  // A fold fails when its first byte arrives, not when the head is complete.
+  BOOST_TEST(outcome("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b") == 400u);
   // A NUL fails before the head is complete.
   BOOST_TEST(outcome(std::string("GET / HTTP/1.1\r\nX: \0", 21)) == 400u);
 }
