@@ -1,5 +1,7 @@
 #include "http/request.hpp"
 
+#include <algorithm>
+
 #include "http/chars.hpp"
 
 namespace ringxfer::http {
@@ -30,6 +32,9 @@ bool is_host_char(unsigned char c) noexcept {
       return false;
   }
 }
+
+// request-target bytes: visible ASCII.
+constexpr bool is_target_char(unsigned char c) noexcept { return c > 0x20 && c < 0x7f; }
 
 bool valid_host(std::string_view host) noexcept {
   for (char c : host) {
@@ -119,7 +124,7 @@ ParseResult RequestParser::parse(std::string_view input, Request& out) noexcept 
         if (!is_tchar(c)) return fail(Status::bad_request);
         if (pos - line_start_ >= max_method_bytes) return fail(Status::not_implemented);
         break;
-      case Scan::target:
+      case Scan::target: {
         if (c == ' ') {
           if (pos == method_end_ + 1) return fail(Status::bad_request);
           target_end_ = pos;
@@ -128,9 +133,17 @@ ParseResult RequestParser::parse(std::string_view input, Request& out) noexcept 
         }
         // Only visible ASCII: no CTL, no second SP, no obs-text; a line end
         // here is an HTTP/0.9 request, which we do not speak.
-        if (c <= 0x20 || c >= 0x7f) return fail(Status::bad_request);
-        if (pos - method_end_ > limits_.max_uri_bytes) return fail(Status::uri_too_long);
-        break;
+        if (!is_target_char(c)) return fail(Status::bad_request);
+        // The rest of the target's ordinary bytes in a tight loop, not one
+        // switch per byte; never further than one byte past the limit.
+        const std::size_t target_start = method_end_ + 1;
+        const std::size_t stop = std::min(n, target_start + limits_.max_uri_bytes + 1);
+        std::size_t end = pos + 1;
+        while (end < stop && is_target_char(static_cast<unsigned char>(input[end]))) ++end;
+        if (end - target_start > limits_.max_uri_bytes) return fail(Status::uri_too_long);
+        pos = end;
+        continue;
+      }
       case Scan::version:
         if (c == '\r' || c == '\n') {
           line_end_ = pos;
@@ -170,8 +183,19 @@ ParseResult RequestParser::parse(std::string_view input, Request& out) noexcept 
           scan_ = Scan::field_cr;
         } else if (c == '\n') {
           scan_ = Scan::field_start;
-        } else if (c == 0) {
+        } else if (!is_field_value_char(c)) {
+          // NUL, DEL or another control byte: invalid in a name and in a
+          // value (RFC 9110 5.5), so refused here, as soon as it arrives.
           return fail(Status::bad_request);
+        } else {
+          // The rest of the line's ordinary bytes at once, never further
+          // than one byte past the limit.
+          const std::size_t stop = std::min(n, fields_start_ + limits_.max_head_bytes + 1);
+          std::size_t end = pos + 1;
+          while (end < stop && is_field_value_char(static_cast<unsigned char>(input[end]))) ++end;
+          pos = end;
+          if (pos - fields_start_ > limits_.max_head_bytes) return fail(Status::header_fields_too_large);
+          continue;
         }
         break;
       case Scan::field_cr:
@@ -291,10 +315,8 @@ ParseResult RequestParser::finish(std::string_view input, std::size_t end, Reque
     for (char ch : name) {
       if (!is_tchar(static_cast<unsigned char>(ch))) return fail(Status::bad_request);
     }
+    // The scan refused every control byte of the line already.
     std::string_view value = trim_ows(line.substr(colon + 1));
-    for (char ch : value) {
-      if (!is_field_value_char(static_cast<unsigned char>(ch))) return fail(Status::bad_request);
-    }
     out.headers[out.header_count++] = Header{name, value};
 
     if (iequals(name, "host")) {
