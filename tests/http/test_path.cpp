@@ -117,4 +117,18 @@ BOOST_AUTO_TEST_CASE(length_limits) {
   BOOST_TEST(status_of("/" + std::string(5000, 'n')) == 414u);
 }
 
+BOOST_AUTO_TEST_CASE(directory_redirect_location) {
+  std::array<char, 64> buf{};
+  auto p = httptest::parse("GET /docs%20x?a=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+  BOOST_REQUIRE(p.result.state == ParseState::complete);
+  BOOST_TEST(directory_location(p.request->path, p.request->query, buf) == "/docs%20x/?a=1");
+  auto q = httptest::parse("GET /docs? HTTP/1.1\r\nHost: h\r\n\r\n");
+  BOOST_REQUIRE(q.result.state == ParseState::complete);
+  BOOST_TEST(directory_location(q.request->path, q.request->query, buf) == "/docs/?");
+  auto r = httptest::parse("GET /docs HTTP/1.1\r\nHost: h\r\n\r\n");
+  BOOST_REQUIRE(r.result.state == ParseState::complete);
+  BOOST_TEST(directory_location(r.request->path, r.request->query, buf) == "/docs/");
+  BOOST_TEST(directory_location(r.request->path, r.request->query, std::span<char>(buf.data(), 5)).empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

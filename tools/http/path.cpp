@@ -80,4 +80,19 @@ PathResult normalize_path(std::string_view path, std::span<char> out) noexcept {
   return PathResult{Status::ok, std::string_view(out.data(), size), directory};
 }
 
+std::string_view directory_location(std::string_view path, std::string_view query, std::span<char> out) noexcept {
+  const bool has_query = query.data() != nullptr;
+  const std::size_t need = path.size() + 1 + (has_query ? 1 + query.size() : 0);
+  if (need > out.size()) return {};
+  char* p = out.data();
+  path.copy(p, path.size());
+  p += path.size();
+  *p++ = '/';
+  if (has_query) {
+    *p++ = '?';
+    query.copy(p, query.size());
+  }
+  return std::string_view(out.data(), need);
+}
+
 }  // namespace ringxfer::http

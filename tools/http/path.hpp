@@ -36,4 +36,11 @@ inline constexpr std::size_t max_segment_bytes = 255;  // NAME_MAX
 
 PathResult normalize_path(std::string_view path, std::span<char> out) noexcept;
 
+// The Location of the 301 for a directory named without its trailing slash:
+// Request::path + "/" + ("?" query, if the request had one: a query view
+// with data() != nullptr, as Request::query), into `out`;
+// empty if it does not fit. The path is sent back as the client encoded it
+// (the parser admits only visible ASCII there, so no header can be injected).
+std::string_view directory_location(std::string_view path, std::string_view query, std::span<char> out) noexcept;
+
 }  // namespace ringxfer::http

@@ -83,7 +83,7 @@ struct Request {
   std::string_view method_text;
   std::string_view target;            // as sent
   std::string_view path;              // percent-encoded, no query; starts with '/'
-  std::string_view query;             // after '?', without it; empty if none
+  std::string_view query;             // after '?', without it; data() == nullptr if no '?'
   std::string_view host;              // Host field, or the authority of an absolute-form target
   bool has_host = false;
   bool keep_alive = true;
