@@ -130,6 +130,8 @@ class RequestParser {
   const Limits& limits() const noexcept { return limits_; }
 
  private:
+  // The order matters: from field_start on, scanned bytes count against
+  // Limits::max_head_bytes.
   enum class Scan : std::uint8_t {
     blank,        // before the request line: skipping CRLF / LF
     blank_cr,     // a CR seen before the request line
