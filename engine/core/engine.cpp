@@ -52,8 +52,8 @@ OpId Engine::start_send_zc(Socket socket, Buffer buffer, Handler handler) noexce
   return core_->start_send_zc(socket, std::move(buffer), std::move(handler));
 }
 OpId Engine::start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
-                          std::size_t length, Handler handler) noexcept {
-  return core_->start_splice(src, src_offset, dst, dst_offset, length, std::move(handler));
+                          std::size_t length, Handler handler, unsigned flags) noexcept {
+  return core_->start_splice(src, src_offset, dst, dst_offset, length, std::move(handler), flags);
 }
 OpId Engine::start_read(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept {
   return core_->start_read(handle, offset, std::move(buffer), std::move(handler));

@@ -75,7 +75,7 @@ class EngineCore {
                    unsigned flags) noexcept;
   OpId start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept;
   OpId start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
-                    std::size_t length, Handler handler) noexcept;
+                    std::size_t length, Handler handler, unsigned flags) noexcept;
   OpId start_read(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
   OpId start_write(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
   OpId start_timeout(std::chrono::nanoseconds after, Handler handler) noexcept;

@@ -77,6 +77,7 @@ struct alignas(op_alignment) Op {
   std::size_t chunk_done = 0;
   bool source_eof = false;
   bool paused = false;              // accept: waiting for tag_pause before re-arming
+  bool pipe_only = false;           // splice: never sendfile (SpliceFlags::splice_pipe_only)
   bool send_more = false;           // send, sendv: MSG_MORE (SendFlags::send_more)
   bool polling = false;             // recv (core picks buffers): a poll_in is in flight
   bool readable = false;            // recv (core picks buffers): poll_in said data is there

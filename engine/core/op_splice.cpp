@@ -30,9 +30,10 @@ std::int64_t at(std::int64_t base, std::size_t advance) noexcept {
 }  // namespace
 
 OpId EngineCore::start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
-                              std::size_t length, Handler handler) noexcept {
+                              std::size_t length, Handler handler, unsigned flags) noexcept {
   Op* op = new_op(OpKind::splice, std::move(handler));
   if (op == nullptr) return not_started();
+  op->pipe_only = flags & splice_pipe_only;
   op->handle = src;
   op->handle_out = dst;
   op->offset = src_offset;
@@ -59,7 +60,7 @@ void EngineCore::begin_splice(Op* op) noexcept {
     fail_soon(op, canceled);
     return;
   }
-  bool use_sendfile = caps_.sendfile && !in->is_socket && out->is_socket && op->offset >= 0;
+  bool use_sendfile = caps_.sendfile && !op->pipe_only && !in->is_socket && out->is_socket && op->offset >= 0;
   if (!caps_.splice) {
     ++stats_.fallbacks;
     Buffer b = pool_->acquire();

@@ -31,6 +31,7 @@
 #include <memory>
 #include <span>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "ringxfer/address.hpp"
@@ -61,6 +62,11 @@ enum SendFlags : unsigned {
   // MSG_MORE: more bytes follow at once (a response head before its body):
   // the kernel holds a partial segment instead of sending it alone.
   send_more = 1u << 0,
+};
+
+// Flags for splice().
+enum SpliceFlags : unsigned {
+  splice_pipe_only = 1u << 0,  // never sendfile(2): always through a pipe of the pool
 };
 using Handler = InlineFunction<void(Outcome&), handler_capacity_bytes>;
 using Task = InlineFunction<void(), handler_capacity_bytes>;
@@ -170,11 +176,13 @@ class Engine {
   // length == until_eof the end of the source is the normal end.
   // Strategy: splice through a pipe; on epoll a file -> socket move with an
   // offset uses sendfile(2); without splice, a copy through a pool buffer.
+  // flags: splice_pipe_only makes a file -> socket move go through a pipe
+  // even where the backend would use sendfile(2) (to compare the two).
   template <class F>
   OpId splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
-              std::size_t length, F&& handler) {
+              std::size_t length, F&& handler, unsigned flags = 0) {
     return start_splice(src, src_offset, dst, dst_offset, length,
-                        adapt_bytes(std::forward<F>(handler)));
+                        adapt_bytes(std::forward<F>(handler)), flags);
   }
   // One read into `buffer` (fixed buffer where registered): handler(ec, Buffer)
   // with the buffer's size set to the bytes read (0 at end of file).
@@ -183,10 +191,18 @@ class Engine {
     return start_read(handle, offset, std::move(buffer), adapt_buffer(std::forward<F>(handler)));
   }
   // Writes all of buffer.bytes() at `offset` (-1: current position / stream):
-  // handler(ec, Buffer) gives the buffer back; the Outcome's bytes are written.
+  // handler(ec, Buffer) gives the buffer back; handler(ec, Buffer, bytes)
+  // also gets the bytes written (fewer than the buffer's after an error).
   template <class F>
   OpId write(FdRef handle, std::int64_t offset, Buffer buffer, F&& handler) {
-    return start_write(handle, offset, std::move(buffer), adapt_buffer(std::forward<F>(handler)));
+    if constexpr (std::is_invocable_v<F&, std::error_code, Buffer, std::size_t>) {
+      return start_write(handle, offset, std::move(buffer),
+                         [h = std::forward<F>(handler)](Outcome& o) mutable {
+                           h(o.error, std::move(o.buffer), o.bytes);
+                         });
+    } else {
+      return start_write(handle, offset, std::move(buffer), adapt_buffer(std::forward<F>(handler)));
+    }
   }
   // handler(ec): {} when the time passed, operation_canceled when cancelled.
   template <class F>
@@ -236,7 +252,7 @@ class Engine {
                    unsigned flags) noexcept;
   OpId start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept;
   OpId start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
-                    std::size_t length, Handler handler) noexcept;
+                    std::size_t length, Handler handler, unsigned flags) noexcept;
   OpId start_read(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
   OpId start_write(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
   OpId start_timeout(std::chrono::nanoseconds after, Handler handler) noexcept;

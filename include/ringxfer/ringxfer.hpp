@@ -9,4 +9,5 @@
 #include "ringxfer/options.hpp"
 #include "ringxfer/probe.hpp"
 #include "ringxfer/stats.hpp"
+#include "ringxfer/transfer.hpp"
 #include "ringxfer/version.hpp"

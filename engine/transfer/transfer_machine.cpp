@@ -1,0 +1,566 @@
+// The transfer and relay state machines (see transfer_machine.hpp).
+#include "transfer/transfer_machine.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace ringxfer::detail {
+
+namespace {
+
+const std::error_code canceled = std::make_error_code(std::errc::operation_canceled);
+
+// How long a pump with no buffer of its own waits before it tries the pool
+// again (every send buffer is lent out to other transfers).
+constexpr auto buffer_retry = std::chrono::milliseconds(1);
+
+}  // namespace
+
+TransferMachine::TransferMachine(Engine& engine, std::uint32_t capacity)
+    : engine_(engine), xfers_(capacity != 0 ? capacity : std::max<std::uint32_t>(256, engine.slot_usage().op_slots_capacity / 4)) {
+  const Features& f = engine.features();
+  backend_splice_ = f.has(Feature::splice);
+  backend_sendfile_ = f.backend == BackendKind::epoll && backend_splice_;
+}
+
+TransferMachine::~TransferMachine() {
+  // Stop what runs; its callbacks may still come from the loop, so they must
+  // find this machine: the owner destroys it only after its work ended.
+  destroying_ = true;
+  for (std::uint32_t i = 0; i < xfers_.size(); ++i) {
+    Xfer& x = xfers_[i];
+    if (x.in_use && !x.ended) {
+      x.cancelled = true;
+      stop_reader(x);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ slots --
+
+Xfer* TransferMachine::acquire() noexcept {
+  if (free_ == nullptr) {
+    std::uint32_t first = xfers_.size();
+    if (!xfers_.grow()) return nullptr;
+    for (std::uint32_t i = xfers_.size(); i > first; --i) {
+      Xfer& x = xfers_[i - 1];
+      x.index = i - 1;
+      x.next_free = free_;
+      free_ = &x;
+    }
+  }
+  Xfer* x = free_;
+  free_ = x->next_free;
+  x->next_free = nullptr;
+  x->in_use = true;
+  ++active_;
+  return x;
+}
+
+void TransferMachine::release(Xfer& x) noexcept {
+  std::uint32_t index = x.index;
+  std::uint32_t generation = x.generation + 1;
+  x.~Xfer();
+  new (&x) Xfer();
+  x.index = index;
+  x.generation = generation;
+  x.next_free = free_;
+  free_ = &x;
+  --active_;
+}
+
+Xfer* TransferMachine::lookup(Ref r) noexcept {
+  if (r.slot >= xfers_.size()) return nullptr;
+  Xfer& x = xfers_[r.slot];
+  return x.in_use && x.generation == r.generation ? &x : nullptr;
+}
+
+// ------------------------------------------------------------------ start --
+
+TransferId TransferMachine::start(const Source& source, const Sink& sink, const TransferOptions& options,
+                                  TransferHandler handler, ProgressHandler progress) noexcept {
+  if (destroying_) return {};
+  Xfer* x = acquire();
+  if (x == nullptr) return {};
+  x->source_kind = source.kind();
+  x->sink_kind = sink.kind();
+  x->source = source.handle();
+  x->sink = sink.handle();
+  x->source_offset = source.offset();
+  x->sink_offset = sink.offset();
+  x->length = source.length();
+  x->piece_count = std::uint32_t(source.pieces().size());
+  std::copy(source.pieces().begin(), source.pieces().end(), x->pieces);
+  x->header = options.header;
+  x->header_pending = !options.header.empty();
+  x->step_bytes = options.progress_step_bytes;
+  // Writes to a file at "the current position" must go one at a time.
+  x->window = std::max<std::uint32_t>(1, sink.kind() == Sink::Kind::file && sink.offset() < 0 ? 1 : options.window_buffers);
+  x->strategy = choose_strategy(source.kind(), sink.kind(), source.length(), options.strategy, backend_splice_,
+                                backend_sendfile_);
+  x->handler = std::move(handler);
+  x->progress = std::move(progress);
+  if (x->header_pending && sink.kind() != Sink::Kind::socket) {
+    fail(*x, std::make_error_code(std::errc::invalid_argument));  // a header goes to sockets only
+    retry_later(*x);  // ends from the loop, never inside start()
+    return id_of(*x);
+  }
+  begin(*x);
+  return id_of(*x);
+}
+
+TransferId TransferMachine::relay(Socket a, Socket b, const RelayOptions& options, RelayHandler handler) noexcept {
+  if (destroying_) return {};
+  Xfer* ab = acquire();
+  if (ab == nullptr) return {};
+  Xfer* ba = acquire();
+  if (ba == nullptr) {
+    release(*ab);
+    return {};
+  }
+  Xfer* dirs[2] = {ab, ba};
+  const Socket ends[2][2] = {{a, b}, {b, a}};
+  for (int i = 0; i < 2; ++i) {
+    Xfer& x = *dirs[i];
+    x.source_kind = Source::Kind::socket;
+    x.sink_kind = Sink::Kind::socket;
+    x.source = ends[i][0];
+    x.sink = ends[i][1];
+    x.length = until_eof;
+    x.window = std::max<std::uint32_t>(1, options.window_buffers);
+    x.strategy = choose_strategy(Source::Kind::socket, Sink::Kind::socket, until_eof, options.strategy,
+                                 backend_splice_, backend_sendfile_);
+    x.pass_fin = true;
+    x.relay_peer = dirs[1 - i]->index;
+  }
+  ab->relay_leader = true;
+  ab->relay_handler = std::move(handler);
+  begin(*ab);
+  begin(*ba);
+  return id_of(*ab);
+}
+
+bool TransferMachine::cancel(TransferId id) noexcept {
+  Xfer* x = lookup({this, id.slot, id.generation});
+  if (x == nullptr || x->ended || x->cancelled) return false;
+  x->cancelled = true;
+  stop_reader(*x);
+  if (x->relay_peer != invalid_slot) {
+    Xfer& peer = xfers_[x->relay_peer];
+    peer.cancelled = true;
+    stop_reader(peer);
+  }
+  settle(*x);
+  return true;
+}
+
+// ------------------------------------------------------------------- body --
+
+void TransferMachine::begin(Xfer& x) noexcept {
+  const bool small_file = x.source_kind == Source::Kind::file && x.length != until_eof &&
+                          x.strategy == Strategy::copy;
+  if (x.source_kind == Source::Kind::memory && x.strategy == Strategy::copy && x.sink_kind == Sink::Kind::socket) {
+    gather_memory(x);  // the header rides in the same sendmsg
+    return;
+  }
+  if (x.header_pending && small_file && x.length > 0) {
+    // Header and a body that fits one pool buffer: read the body first, then
+    // one sendmsg carries both.
+    Buffer b = engine_.acquire_buffer();
+    if (b && x.length <= b.capacity()) {
+      ++x.ops;
+      x.reading = true;
+      x.reader = engine_.read(x.source, x.source_offset, std::move(b), [r = ref_of(x)](std::error_code ec, Buffer got) {
+        r.machine->on_read(r, ec, std::move(got));
+      });
+      if (!x.reader) --x.ops, x.reading = false, fail(x, x.reader.error());
+      settle(x);
+      return;
+    }
+  }
+  if (x.header_pending) send_header(x);  // MSG_MORE: the body's first bytes join it
+  if (x.strategy == Strategy::splice || x.strategy == Strategy::sendfile) {
+    splice_step(x);
+  } else if (x.source_kind == Source::Kind::socket) {
+    arm_recv(x);
+  } else {
+    pump(x);
+  }
+  settle(x);
+}
+
+void TransferMachine::send_header(Xfer& x) noexcept {
+  ++x.ops;
+  const bool body_follows = x.length != 0;
+  OpId id = engine_.send(Socket{x.sink}, x.header.subspan(x.header_done), [r = ref_of(x)](std::error_code ec, std::size_t n) {
+    r.machine->on_header(r, ec, n);
+  }, body_follows ? send_more : 0u);
+  if (!id) {
+    --x.ops;
+    fail(x, id.error());
+  }
+}
+
+void TransferMachine::gather_memory(Xfer& x) noexcept {
+  // Pieces still to send after `done` body bytes (and the header, if unsent).
+  std::span<const std::byte> out[max_gather];
+  std::size_t n = 0;
+  if (x.header_pending) out[n++] = x.header.subspan(x.header_done);
+  std::size_t skip = x.done;
+  for (std::uint32_t i = 0; i < x.piece_count && n < max_gather; ++i) {
+    std::span<const std::byte> p = x.pieces[i];
+    if (skip >= p.size()) {
+      skip -= p.size();
+      continue;
+    }
+    out[n++] = p.subspan(skip);
+    skip = 0;
+  }
+  if (n == 0) return;  // nothing at all to send: settle() ends it
+  ++x.ops;
+  OpId id = engine_.sendv(Socket{x.sink}, std::span(out, n), [r = ref_of(x)](std::error_code ec, std::size_t sent) {
+    r.machine->on_gather(r, ec, sent);
+  });
+  if (!id) {
+    --x.ops;
+    fail(x, id.error());
+  }
+}
+
+void TransferMachine::splice_step(Xfer& x) noexcept {
+  if (x.error || x.cancelled || body_complete(x) || x.source_eof) return;
+  std::size_t chunk = remaining(x);
+  if (x.step_bytes != 0 && x.length != until_eof) chunk = std::min(chunk, x.step_bytes);
+  const std::int64_t in_at = x.source_offset >= 0 ? x.source_offset + std::int64_t(x.done) : -1;
+  const std::int64_t out_at = x.sink_offset >= 0 ? x.sink_offset + std::int64_t(x.done) : -1;
+  ++x.ops;
+  x.reader = engine_.splice(x.source, in_at, x.sink, out_at, x.length == until_eof ? until_eof : chunk,
+                            [r = ref_of(x)](std::error_code ec, std::size_t n) { r.machine->on_spliced(r, ec, n); },
+                            x.strategy == Strategy::splice ? splice_pipe_only : 0u);
+  if (!x.reader) {
+    --x.ops;
+    fail(x, x.reader.error());
+  }
+}
+
+void TransferMachine::pump(Xfer& x) noexcept {
+  while (!x.error && !x.cancelled && !x.source_eof && !x.reading && x.buffers_out < x.window && remaining(x) > 0) {
+    Buffer b = engine_.acquire_buffer();
+    if (!b) {
+      // Every send buffer is out. Ours come back with our writes; with none
+      // out, try again shortly rather than fail or spin.
+      if (x.buffers_out == 0) retry_later(x);
+      return;
+    }
+    if (x.source_kind == Source::Kind::file) {
+      ++x.ops;
+      x.reading = true;  // one read at a time: the writes must leave in order
+      const std::int64_t at = x.source_offset >= 0 ? x.source_offset + std::int64_t(x.taken) : -1;
+      x.reader = engine_.read(x.source, at, std::move(b), [r = ref_of(x)](std::error_code ec, Buffer got) {
+        r.machine->on_read(r, ec, std::move(got));
+      });
+      if (!x.reader) {
+        --x.ops;
+        x.reading = false;
+        fail(x, x.reader.error());
+      }
+      return;
+    }
+    // Memory: copy the next chunk into the buffer.
+    std::size_t n = std::min(b.capacity(), remaining(x));
+    std::size_t filled = 0, skip = x.taken;
+    for (std::uint32_t i = 0; i < x.piece_count && filled < n; ++i) {
+      std::span<const std::byte> p = x.pieces[i];
+      if (skip >= p.size()) {
+        skip -= p.size();
+        continue;
+      }
+      std::size_t k = std::min(p.size() - skip, n - filled);
+      std::memcpy(b.data() + filled, p.data() + skip, k);
+      filled += k;
+      skip = 0;
+    }
+    b.resize(filled);
+    x.taken += filled;
+    write_out(x, std::move(b));
+  }
+}
+
+void TransferMachine::arm_recv(Xfer& x) noexcept {
+  if (x.recv_armed || x.error || x.cancelled || x.source_eof) return;
+  ++x.ops;
+  x.recv_armed = true;
+  x.reader = engine_.recv(Socket{x.source}, [r = ref_of(x)](std::error_code ec, Buffer b) {
+    r.machine->on_recv(r, ec, std::move(b));
+  });
+  if (!x.reader) {
+    --x.ops;
+    x.recv_armed = false;
+    fail(x, x.reader.error());
+  }
+}
+
+void TransferMachine::write_out(Xfer& x, Buffer buffer) noexcept {
+  if (buffer.size() == 0) return;
+  ++x.ops;
+  ++x.buffers_out;
+  const std::int64_t at = x.sink_offset >= 0 ? x.sink_offset + std::int64_t(x.written) : -1;
+  x.written += buffer.size();
+  const Ref r = ref_of(x);
+  OpId id;
+  if (x.strategy == Strategy::zerocopy && x.sink_kind == Sink::Kind::socket) {
+    id = engine_.send_zc(Socket{x.sink}, std::move(buffer),
+                         [r](std::error_code ec, std::size_t n) { r.machine->on_written(r, ec, n); });
+  } else {
+    id = engine_.write(x.sink, at, std::move(buffer),
+                       [r](std::error_code ec, Buffer, std::size_t n) { r.machine->on_written(r, ec, n); });
+  }
+  if (!id) {
+    --x.ops;
+    --x.buffers_out;
+    fail(x, id.error());
+  }
+}
+
+// ------------------------------------------------------------- callbacks --
+
+void TransferMachine::on_header(Ref r, std::error_code ec, std::size_t n) noexcept {
+  Xfer* x = lookup(r);
+  if (x == nullptr) return;
+  --x->ops;
+  x->header_done += n;
+  if (ec) fail(*x, ec);
+  else x->header_pending = false;
+  settle(*x);
+}
+
+void TransferMachine::on_gather(Ref r, std::error_code ec, std::size_t n) noexcept {
+  Xfer* x = lookup(r);
+  if (x == nullptr) return;
+  --x->ops;
+  if (x->header_pending) {
+    std::size_t h = std::min(n, x->header.size() - x->header_done);
+    x->header_done += h;
+    n -= h;
+    if (x->header_done == x->header.size()) x->header_pending = false;
+  }
+  if (x->held) {  // a file body read ahead of its header
+    x->held.release();
+    --x->buffers_out;
+  }
+  x->done += n;
+  x->taken = x->done;
+  report_progress(*x);
+  if (ec) fail(*x, ec);
+  else if (!body_complete(*x) && x->source_kind == Source::Kind::memory) gather_memory(*x);  // more than max_gather pieces
+  settle(*x);
+}
+
+void TransferMachine::on_spliced(Ref r, std::error_code ec, std::size_t n) noexcept {
+  Xfer* x = lookup(r);
+  if (x == nullptr) return;
+  --x->ops;
+  x->done += n;
+  report_progress(*x);
+  if (ec) {
+    fail(*x, ec);
+  } else if (x->length == until_eof) {
+    x->source_eof = true;  // an until_eof splice ends at the source's end
+  } else {
+    splice_step(*x);
+  }
+  settle(*x);
+}
+
+void TransferMachine::on_read(Ref r, std::error_code ec, Buffer b) noexcept {
+  Xfer* x = lookup(r);
+  if (x == nullptr) return;
+  --x->ops;
+  x->reading = false;
+  if (ec) {
+    fail(*x, ec);
+  } else if (b.size() == 0) {
+    x->source_eof = true;
+    if (x->length != until_eof && x->taken < x->length) fail(*x, make_error_code(error::transfer_incomplete));
+  } else if (!x->error && !x->cancelled) {
+    b.resize(std::min(b.size(), remaining(*x)));
+    x->taken += b.size();
+    if (x->header_pending && x->ops == 0 && x->buffers_out == 0 && x->taken == x->length) {
+      // The whole small body is here: header and body in one sendmsg.
+      x->held = std::move(b);
+      ++x->buffers_out;
+      const std::span<const std::byte> both[2] = {x->header, x->held.bytes()};
+      ++x->ops;
+      OpId id = engine_.sendv(Socket{x->sink}, both, [rr = r](std::error_code e, std::size_t n) {
+        rr.machine->on_gather(rr, e, n);
+      });
+      if (!id) {
+        --x->ops;
+        fail(*x, id.error());
+      }
+    } else {
+      if (x->header_pending && x->header_done == 0 && x->ops == 0) send_header(*x);
+      write_out(*x, std::move(b));
+    }
+  }
+  pump(*x);
+  settle(*x);
+}
+
+void TransferMachine::on_recv(Ref r, std::error_code ec, Buffer b) noexcept {
+  Xfer* x = lookup(r);
+  if (x == nullptr) return;
+  if (ec) {  // the recv's last call
+    --x->ops;
+    x->recv_armed = false;
+    if (ec == error::eof) {
+      x->source_eof = true;
+    } else if (ec == std::errc::operation_canceled && x->pausing && !x->cancelled) {
+      // Paused by us: go on once the sink has taken most of what we hold.
+      if (x->buffers_out <= x->window / 2) {
+        x->pausing = false;
+        arm_recv(*x);
+      }
+    } else {
+      fail(*x, ec);
+    }
+    settle(*x);
+    return;
+  }
+  if (x->error || x->cancelled) return;  // the Buffer goes back to the ring
+  write_out(*x, std::move(b));
+  if (x->buffers_out >= x->window && !x->pausing) {
+    // A slow sink: stop taking bytes (they stay in the socket, the peer's
+    // window closes) until our writes drain.
+    x->pausing = true;
+    engine_.cancel(x->reader);
+  }
+}
+
+void TransferMachine::on_written(Ref r, std::error_code ec, std::size_t n) noexcept {
+  Xfer* x = lookup(r);
+  if (x == nullptr) return;
+  --x->ops;
+  --x->buffers_out;
+  x->done += n;
+  report_progress(*x);
+  if (ec) fail(*x, ec);
+  if (x->pausing && !x->recv_armed && x->buffers_out <= x->window / 2 && !x->error && !x->cancelled) {
+    x->pausing = false;
+    arm_recv(*x);
+  }
+  if (x->source_kind != Source::Kind::socket) pump(*x);
+  settle(*x);
+}
+
+void TransferMachine::on_fin(Ref r, std::error_code ec) noexcept {
+  Xfer* x = lookup(r);
+  if (x == nullptr) return;
+  --x->ops;
+  // The peer may have gone already (ENOTCONN): the direction still ended.
+  if (ec && ec != std::errc::not_connected) fail(*x, ec);
+  x->pass_fin = false;
+  settle(*x);
+}
+
+void TransferMachine::on_retry(Ref r) noexcept {
+  Xfer* x = lookup(r);
+  if (x == nullptr) return;
+  --x->ops;
+  if (x->source_kind == Source::Kind::socket) arm_recv(*x);
+  else pump(*x);
+  settle(*x);
+}
+
+// ---------------------------------------------------------------- ending --
+
+void TransferMachine::retry_later(Xfer& x) noexcept {
+  ++x.ops;
+  OpId id = engine_.timeout(buffer_retry, [r = ref_of(x)](std::error_code) { r.machine->on_retry(r); });
+  if (!id) --x.ops;  // no op slot: settle() ends it with the error recorded
+}
+
+void TransferMachine::fail(Xfer& x, std::error_code ec) noexcept {
+  if (!x.error) x.error = ec ? ec : make_error_code(error::no_free_op_slot);
+  stop_reader(x);
+  // An error one way of a relay ends the other way too (a reset peer).
+  if (x.relay_peer != invalid_slot) {
+    Xfer& peer = xfers_[x.relay_peer];
+    if (!peer.cancelled && !peer.ended) {
+      peer.cancelled = true;
+      stop_reader(peer);
+    }
+  }
+}
+
+void TransferMachine::stop_reader(Xfer& x) noexcept {
+  if (x.reader) engine_.cancel(x.reader);
+}
+
+std::size_t TransferMachine::remaining(const Xfer& x) const noexcept {
+  if (x.length == until_eof) return ~std::size_t(0) >> 1;
+  return x.length - std::min(x.length, x.taken);
+}
+
+bool TransferMachine::body_complete(const Xfer& x) const noexcept {
+  if (x.length != until_eof) return x.done >= x.length;
+  return x.source_eof && x.buffers_out == 0 && !x.reading;
+}
+
+void TransferMachine::report_progress(Xfer& x) noexcept {
+  if (x.progress) x.progress(x.done);
+}
+
+void TransferMachine::settle(Xfer& x) noexcept {
+  if (x.ended || x.ops != 0) return;
+  const bool finished = x.error || x.cancelled || (body_complete(x) && !x.header_pending);
+  if (!finished) {
+    // Nothing in flight and not done: a path that stopped (no buffer, no op
+    // slot) must not leave the transfer hanging.
+    if (x.source_kind == Source::Kind::socket && !x.recv_armed && !x.source_eof) arm_recv(x);
+    else if (x.strategy != Strategy::splice && x.strategy != Strategy::sendfile) pump(x);
+    if (x.ops == 0) fail(x, make_error_code(error::no_free_op_slot));
+    else return;
+  }
+  if (x.pass_fin && !x.error && !x.cancelled) {
+    // A relay direction reached its source's end: pass the FIN on.
+    ++x.ops;
+    OpId id = engine_.shutdown(Socket{x.sink}, SHUT_WR, [r = ref_of(x)](std::error_code ec) { r.machine->on_fin(r, ec); });
+    if (id) return;
+    --x.ops;
+  }
+  x.ended = true;
+  if (x.relay_peer != invalid_slot) {
+    end_relay_direction(x);
+    return;
+  }
+  TransferResult result;
+  result.bytes = x.done;
+  result.header_bytes = x.header_done;
+  result.strategy = x.strategy;
+  std::error_code ec = x.error;
+  if (!ec && x.cancelled) ec = canceled;
+  TransferHandler handler = std::move(x.handler);
+  release(x);
+  handler(ec, result);
+}
+
+void TransferMachine::end_relay_direction(Xfer& x) noexcept {
+  Xfer& peer = xfers_[x.relay_peer];
+  if (!peer.ended) return;  // the other way still runs
+  Xfer& lead = x.relay_leader ? x : peer;
+  Xfer& other = x.relay_leader ? peer : x;
+  RelayResult result;
+  result.a_to_b = lead.done;
+  result.b_to_a = other.done;
+  std::error_code ec = lead.error ? lead.error : other.error;
+  if (!ec && (lead.cancelled || other.cancelled)) ec = canceled;
+  RelayHandler handler = std::move(lead.relay_handler);
+  release(lead);
+  release(other);
+  handler(ec, result);
+}
+
+}  // namespace ringxfer::detail

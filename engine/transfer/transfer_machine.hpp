@@ -1,0 +1,132 @@
+#pragma once
+// TransferMachine: the state machines behind ringxfer::Transfers, written on
+// the public Engine operations only (no engine/core internals but SlabArray).
+//
+// One Xfer moves one body from a source to a sink by one of three paths:
+//   - splice: Engine::splice (pipe, sendfile on epoll, or core's exact copy
+//     fallback), in steps of progress_step_bytes or all at once;
+//   - gather: memory -> socket in sendv calls (the header rides along);
+//   - pump: pool buffers, read/recv then write/send_zc, with at most
+//     `window` buffers out at once (a slow sink pauses the source).
+// Every engine operation an Xfer starts is counted in `ops`; the Xfer ends,
+// and its slot is reused, only when that count is back to zero, so no late
+// callback ever meets the next transfer in the slot.
+#include <cstdint>
+
+#include "core/slab_array.hpp"
+#include "ringxfer/transfer.hpp"
+
+namespace ringxfer::detail {
+
+struct Xfer {
+  // ---- identity
+  std::uint32_t index = 0;
+  std::uint32_t generation = 1;
+  bool in_use = false;
+  Xfer* next_free = nullptr;
+
+  // ---- what to move
+  Source::Kind source_kind = Source::Kind::memory;
+  Sink::Kind sink_kind = Sink::Kind::socket;
+  FdRef source;
+  FdRef sink;
+  std::int64_t source_offset = -1;
+  std::int64_t sink_offset = -1;
+  std::size_t length = 0;  // or until_eof
+  std::span<const std::byte> pieces[max_gather];
+  std::uint32_t piece_count = 0;
+  std::span<const std::byte> header;
+  Strategy strategy = Strategy::copy;
+  std::size_t step_bytes = 0;
+  std::uint32_t window = 4;
+
+  // ---- progress
+  std::size_t taken = 0;         // source bytes read (or copied out of memory) so far
+  std::size_t written = 0;       // sink offset advance for writes issued so far
+  std::size_t done = 0;          // body bytes the sink has confirmed
+  std::size_t header_done = 0;
+  std::uint32_t ops = 0;         // engine operations in flight
+  std::uint32_t buffers_out = 0; // pump: writes in flight, each holding a buffer
+  bool reading = false;          // pump: a read is in flight (reads go one at a time: order)
+  bool recv_armed = false;       // pump from a socket: the multishot recv runs
+  bool pausing = false;          // ... and was cancelled to pause the source
+  bool source_eof = false;
+  bool header_pending = false;   // header still to send (or in flight)
+  bool cancelled = false;
+  bool ended = false;            // the handler ran
+  std::error_code error;
+  OpId reader;                   // the op cancel() stops: read, recv or splice
+  Buffer held;                   // gather: a small file body read ahead of its header
+
+  // ---- relay: two Xfers, one per direction
+  std::uint32_t relay_peer = invalid_slot;
+  bool relay_leader = false;     // holds the relay handler; its id is the relay's
+  bool pass_fin = false;         // at source eof: shutdown(SHUT_WR) the sink
+
+  TransferHandler handler;
+  RelayHandler relay_handler;
+  ProgressHandler progress;
+};
+
+class TransferMachine {
+ public:
+  TransferMachine(Engine& engine, std::uint32_t capacity);
+  ~TransferMachine();
+
+  TransferId start(const Source& source, const Sink& sink, const TransferOptions& options,
+                   TransferHandler handler, ProgressHandler progress) noexcept;
+  TransferId relay(Socket a, Socket b, const RelayOptions& options, RelayHandler handler) noexcept;
+  bool cancel(TransferId id) noexcept;
+  std::size_t active() const noexcept { return active_; }
+
+  // What a callback carries: 16 bytes, well inside the handler capacity.
+  struct Ref {
+    TransferMachine* machine;
+    std::uint32_t slot;
+    std::uint32_t generation;
+  };
+
+ private:
+  Xfer* acquire() noexcept;
+  void release(Xfer& x) noexcept;
+  Xfer* lookup(Ref ref) noexcept;
+  Ref ref_of(const Xfer& x) noexcept { return {this, x.index, x.generation}; }
+  static TransferId id_of(const Xfer& x) noexcept { return {x.index, x.generation}; }
+
+  void begin(Xfer& x) noexcept;
+  void send_header(Xfer& x) noexcept;
+  void gather_memory(Xfer& x) noexcept;
+  void read_then_gather(Xfer& x) noexcept;
+  void splice_step(Xfer& x) noexcept;
+  void pump(Xfer& x) noexcept;
+  void arm_recv(Xfer& x) noexcept;
+  void write_out(Xfer& x, Buffer buffer) noexcept;
+  void fail(Xfer& x, std::error_code ec) noexcept;
+  void stop_reader(Xfer& x) noexcept;
+  void settle(Xfer& x) noexcept;  // ends the Xfer once nothing is in flight
+  void retry_later(Xfer& x) noexcept;
+  std::size_t remaining(const Xfer& x) const noexcept;
+  bool body_complete(const Xfer& x) const noexcept;
+  void report_progress(Xfer& x) noexcept;
+  void end_relay_direction(Xfer& x) noexcept;
+
+  // callbacks
+  void on_header(Ref r, std::error_code ec, std::size_t n) noexcept;
+  void on_gather(Ref r, std::error_code ec, std::size_t n) noexcept;
+  void on_spliced(Ref r, std::error_code ec, std::size_t n) noexcept;
+  void on_read(Ref r, std::error_code ec, Buffer b) noexcept;
+  void on_recv(Ref r, std::error_code ec, Buffer b) noexcept;
+  void on_written(Ref r, std::error_code ec, std::size_t n) noexcept;
+  void on_fin(Ref r, std::error_code ec) noexcept;
+  void on_retry(Ref r) noexcept;
+
+  Engine& engine_;
+  SlabArray<Xfer, 256> xfers_;
+  Xfer* free_ = nullptr;
+  std::size_t active_ = 0;
+  bool backend_splice_ = false;
+  bool backend_sendfile_ = false;
+  bool destroying_ = false;
+};
+
+}  // namespace ringxfer::detail
