@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
     if (command == "stream") return stream_command(rest);
     if (command == "accept") return accept_command(rest);
     if (command == "get") return get_command(rest);
-    throw UsageError("unknown command '" + std::string(command) + "'");
+    std::cerr << "ringxfer-load-neutral: unknown command '" << command << "'\n\n" << main_usage;
+    return exit_usage;
   } catch (const UsageError& e) {
     std::cerr << "ringxfer-load-neutral " << command << ": " << e.what() << "\n(see `ringxfer-load-neutral "
               << command << " --help`)\n";

@@ -12,7 +12,8 @@ double to_us(std::uint64_t ns) { return static_cast<double>(ns) / 1e3; }
 
 ClientCpu client_cpu(const CpuTimes& cpu, double window_s, unsigned threads) {
   ClientCpu out{cpu, 0};
-  if (window_s > 0 && threads > 0) out.busy_ratio = cpu.total_s() / (window_s * threads);
+  // A window cut to nothing (every connection failed at once) says nothing.
+  if (window_s > 0.01 && threads > 0) out.busy_ratio = cpu.total_s() / (window_s * threads);
   return out;
 }
 

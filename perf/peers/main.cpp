@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/socket_base.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -121,6 +122,9 @@ void raise_fd_limit() {
 
 int run(const PeerOptions& options) {
   raise_fd_limit();
+  // Asio's own sends use MSG_NOSIGNAL, but sendfile(2) has no such flag: a
+  // client that goes away mid-body must cost one connection, not the server.
+  std::signal(SIGPIPE, SIG_IGN);
   // One io_context per thread, each with its own listener on the same port
   // (SO_REUSEPORT): threads share nothing, the kernel spreads connections.
   std::list<asio::io_context> contexts;
@@ -188,6 +192,10 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::cerr << argv[0] << ": " << e.what() << "\n(see " << argv[0] << " --help)\n";
     return exit_usage;
+  } catch (const boost::system::system_error& e) {
+    // Asio's what() carries a source location; the message is what a user needs.
+    std::cerr << argv[0] << ": " << e.code().message() << '\n';
+    return exit_failure;
   } catch (const std::exception& e) {
     std::cerr << argv[0] << ": " << e.what() << '\n';
     return exit_failure;
