@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <csignal>
@@ -149,9 +150,22 @@ int run(const PeerOptions& options) {
   }
 
   asio::signal_set signals(contexts.front(), SIGINT, SIGTERM);
+  // Stopping is done by cancelling each listener's accept on its own
+  // thread; the accept handler, seeing it aborted, stops its context (see
+  // accept_loop). A context stopped with an accept still pending would be
+  // destroyed with it: Asio 1.81's io_uring service then destroys the
+  // accept after the socket service it points to (heap-use-after-free
+  // under ASan; chriskohlhoff/asio#1235), and cancelling after run() has
+  // returned was not enough to avoid it.
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
-    for (auto& c : contexts) c.stop();
+    auto context = contexts.begin();
+    for (auto& acceptor : acceptors) {
+      asio::post(*context++, [&acceptor] {
+        boost::system::error_code ignored;
+        acceptor.cancel(ignored);
+      });
+    }
   });
 
   std::cout << endpoint.port() << std::endl;  // the harness waits for this line
@@ -163,6 +177,7 @@ int run(const PeerOptions& options) {
   }
   contexts.front().run();
   for (auto& t : threads) t.join();
+
   return exit_ok;
 }
 

@@ -4,6 +4,7 @@
 // once on Asio's epoll reactor and once on its io_uring service
 // (BOOST_ASIO_HAS_IO_URING + BOOST_ASIO_DISABLE_EPOLL), so the comparison
 // is between backends, not between programs.
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <memory>
@@ -41,12 +42,17 @@ void start_http(tcp::acceptor& acceptor, const PeerOptions& options);
 // The backend this binary was built for: "epoll" or "io_uring".
 const char* backend_name();
 
-// Accepts connections forever (until the acceptor is closed), handing each
-// socket, with TCP_NODELAY set, to on_socket.
+// Accepts connections until the acceptor is cancelled (then stops its
+// io_context), handing each socket, with TCP_NODELAY set, to on_socket.
 template <class OnSocket>
 void accept_loop(tcp::acceptor& acceptor, OnSocket on_socket) {
   acceptor.async_accept([&acceptor, on_socket](const boost::system::error_code& ec, tcp::socket socket) mutable {
-    if (ec == boost::asio::error::operation_aborted) return;
+    if (ec == boost::asio::error::operation_aborted) {
+      // The listener was cancelled: the server is stopping (main.cpp). The
+      // accept is complete now, so the context can stop safely.
+      static_cast<boost::asio::io_context&>(acceptor.get_executor().context()).stop();
+      return;
+    }
     if (!ec) {
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
