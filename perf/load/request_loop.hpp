@@ -197,14 +197,9 @@ class RequestWorker {
 
   void handle_event(Conn& c, std::uint32_t events, std::uint64_t now) {
     if (!c.alive) return;
-    if (events & EPOLLERR) {
-      int error = 0;
-      socklen_t length = sizeof error;
-      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length);
-      fail(c, Failure::io, "socket error: " + errno_text(error));
-      return;
-    }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    // Read first even on EPOLLERR: bytes that arrived before a reset are
+    // still checked and counted, and recv() then reports the error itself.
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       if (!read_all(c, now)) return;
     }
     start_due(c, now);

@@ -3,8 +3,8 @@
 #
 #   smoke_test.sh CASE LOAD_EXE PEER_EXE BACKEND
 #
-# CASE is echo, stream_sink, stream_source, accept, get, corrupt_echo or
-# http_404. BACKEND (epoll or io_uring) is what the peer must really use:
+# CASE is echo, stream_sink, stream_source, accept, get, corrupt_echo,
+# http_404 or open_loop_stall. BACKEND (epoll or io_uring) is what the peer must really use:
 # checked in /proc/PID/fd (an io_uring instance and no epoll instance, or
 # the reverse). Every case also checks that the peer stops with exit 0 on
 # SIGTERM. Exit 77 (skip) when io_uring is disabled on this machine.
@@ -158,12 +158,38 @@ case "$case_name" in
     stop_peer
     ;;
   corrupt_echo)
-    # A server that sends bytes nobody sent (the stream source) must fail
-    # the echo check: verification is real.
-    start_peer stream --mode source
-    run_load echo --target "$(target)" --connections 2 --duration 0.5 --warmup 0
+    # A server that answers one 64-byte message with 64 bytes nobody sent
+    # (the stream source, then its close) must fail the byte check, not
+    # merely the close after it: verification is real.
+    start_peer stream --mode source --bytes 64
+    run_load echo --target "$(target)" --connections 1 --size 64 --duration 0.5 --warmup 0
     [[ $rc == 1 ]] || fail "echo against a non-echo server: exit $rc, want 1"
-    want_equal errors_verify 2
+    want_equal errors_verify 1
+    want_equal errors_closed 0
+    stop_peer
+    ;;
+  open_loop_stall)
+    # Coordinated omission: the server stops for 300 ms in the middle of an
+    # open-loop run at 2000 msgs/s. Every message due during the stall must
+    # count its wait from when it was due: ~600 of ~4000 messages wait up
+    # to 300 ms, so p90 is about 100 ms. A client timing from the actual
+    # send would report one slow message per connection and a p90 of
+    # microseconds to a few ms.
+    start_peer echo
+    "$load" echo --target "$(target)" --connections 4 --rate 2000 --duration 2 --warmup 0 --json \
+      >"$work/load.out" 2>"$work/load.err" &
+    load_pid=$!
+    sleep 0.7
+    kill -STOP "$peer_pid"
+    sleep 0.3
+    kill -CONT "$peer_pid"
+    rc=0
+    wait "$load_pid" || rc=$?
+    out=$(cat "$work/load.out")
+    [[ $rc == 0 ]] || fail "load exit $rc: $(cat "$work/load.err")"
+    want_equal loop open
+    p90=$(field latency_us_p90)
+    awk -v v="$p90" 'BEGIN { exit !(v >= 50000) }' || fail "p90 is $p90 us after a 300 ms stall, want >= 50000 (latency not measured from the intended send time?)"
     stop_peer
     ;;
   *)

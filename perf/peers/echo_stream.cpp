@@ -54,11 +54,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   void send() {
     std::size_t n = chunk_.size();
     if (options_.bytes > 0) {
-      if (left_ == 0) {
-        error_code ignored;
-        socket_.shutdown(tcp::socket::shutdown_send, ignored);
-        return;  // the session ends; the socket closes with it
-      }
+      if (left_ == 0) return finish_and_drain(socket_, shared_from_this());
       n = static_cast<std::size_t>(std::min<std::uint64_t>(n, left_));
     }
     asio::async_write(socket_, asio::buffer(chunk_.data(), n), [self = shared_from_this()](const error_code& ec, std::size_t sent) {

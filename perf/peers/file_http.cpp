@@ -107,9 +107,7 @@ class FileSession : public std::enable_shared_from_this<FileSession> {
   void start() {
     auto self = shared_from_this();
     body_.send(self, fd_, 0, size_, [self](bool ok) {
-      if (!ok) return;
-      error_code ignored;
-      self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      if (ok) finish_and_drain(self->socket_, self);
     });
   }
 
@@ -193,11 +191,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void finish_request() {
-    if (!keep_alive_) {
-      error_code ignored;
-      socket_.shutdown(tcp::socket::shutdown_send, ignored);
-      return;
-    }
+    if (!keep_alive_) return finish_and_drain(socket_, shared_from_this());
     std::memmove(request_.data(), request_.data() + consumed_, used_ - consumed_);
     used_ -= consumed_;
     consumed_ = 0;

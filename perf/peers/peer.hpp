@@ -4,6 +4,7 @@
 // once on Asio's epoll reactor and once on its io_uring service
 // (BOOST_ASIO_HAS_IO_URING + BOOST_ASIO_DISABLE_EPOLL), so the comparison
 // is between backends, not between programs.
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
@@ -41,6 +42,21 @@ void start_http(tcp::acceptor& acceptor, const PeerOptions& options);
 
 // The backend this binary was built for: "epoll" or "io_uring".
 const char* backend_name();
+
+// After the last byte: half-close, then read and drop until the client
+// closes too. Closing at once would turn the close into a reset whenever the
+// client had sent anything not yet read, and a reset can discard data the
+// client has not read yet. `self` keeps the session (and the socket) alive.
+template <class Self>
+void finish_and_drain(tcp::socket& socket, Self self) {
+  boost::system::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  // Dropped bytes only: one buffer per thread serves every draining socket.
+  thread_local char sink[4096];
+  socket.async_read_some(boost::asio::buffer(sink), [&socket, self](const boost::system::error_code& ec, std::size_t) {
+    if (!ec) finish_and_drain(socket, self);
+  });
+}
 
 // Accepts connections until the acceptor is cancelled (then stops its
 // io_context), handing each socket, with TCP_NODELAY set, to on_socket.
