@@ -100,7 +100,6 @@ class RequestWorker {
   RequestWorker(const Protocol& protocol, const RequestLoopOptions& options, LoopControl& control,
                 std::vector<ConnectionSetup> connections)
       : protocol_(protocol),
-        options_(options),
         control_(control),
         in_flight_(options.in_flight),
         request_size_(protocol.request_size_bytes()),
@@ -331,7 +330,6 @@ class RequestWorker {
   }
 
   const Protocol& protocol_;
-  const RequestLoopOptions& options_;
   LoopControl& control_;
   const std::uint64_t in_flight_;
   const std::uint64_t request_size_;

@@ -3,7 +3,7 @@
 #
 #   smoke_test.sh CASE LOAD_EXE PEER_EXE BACKEND
 #
-# CASE is echo, stream_sink, stream_source, accept, get, corrupt_echo,
+# CASE is echo, echo_threads, stream_sink, stream_source, accept, get, corrupt_echo,
 # http_404 or open_loop_stall. BACKEND (epoll or io_uring) is what the peer must really use:
 # checked in /proc/PID/fd (an io_uring instance and no epoll instance, or
 # the reverse). Every case also checks that the peer stops with exit 0 on
@@ -102,6 +102,16 @@ case "$case_name" in
     want_fields latency_us_p99 latency_us_p999 latency_us_max cpu_s cpu_busy_ratio client_saturated
     # Every byte echoed was checked: received = 100 B per measured message.
     [[ $(field rx_bytes) -ge $(($(field messages) * 100)) ]] || fail "rx_bytes below messages x size"
+    stop_peer
+    ;;
+  echo_threads)
+    # Two threads, two SO_REUSEPORT listeners on one port; 2 client threads.
+    start_peer echo --threads 2
+    run_load echo --target "$(target)" --connections 16 --in-flight 2 --threads 2 --duration 1 --warmup 0.2
+    [[ $rc == 0 ]] || fail "load exit $rc: $(cat "$work/load.err")"
+    want_equal errors 0
+    want_equal threads 2
+    want_positive msgs_per_s
     stop_peer
     ;;
   stream_sink)
