@@ -12,7 +12,8 @@ namespace ringxfer::perf {
 
 inline constexpr std::string_view request_loop_flags_help =
     "  --target HOST:PORT    the server (required)\n"
-    "  --connections N       connections, 1 .. 10000 (default 64); RLIMIT_NOFILE is raised to its hard limit\n"
+    "  --connections N       connections (default 64); RLIMIT_NOFILE is raised to its hard\n"
+    "                        limit (20000 here: 10000 connections work)\n"
     "  --in-flight K         requests in flight per connection, pipelined (default 1)\n"
     "  --duration T          measured time after the warm-up (default 5s)\n"
     "  --requests N          instead of --duration: stop after N measured responses\n"

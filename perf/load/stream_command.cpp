@@ -39,7 +39,8 @@ constexpr std::string_view stream_usage =
     "  --bytes N             instead of --duration: stop after N bytes per connection\n"
     "                        (sink: the server must send at least that many)\n"
     "  --max-time T          with --bytes: give up after this long (default 60s)\n"
-    "  --warmup T            run this long before measuring (default 0.5s)\n"
+    "  --warmup T            run this long before measuring (default 0.5s; use 0 when\n"
+    "                        the server sends a fixed amount that may end sooner)\n"
     "  --connect-timeout T   (default 5s)\n"
     "  --json                one JSON object on stdout\n"
     "  -h, --help            this text\n";
