@@ -97,7 +97,8 @@ TransferId TransferMachine::start(const Source& source, const Sink& sink, const 
   x->header_pending = !options.header.empty();
   x->step_bytes = options.progress_step_bytes;
   // Writes to a file at "the current position" must go one at a time.
-  x->window = std::max<std::uint32_t>(1, sink.kind() == Sink::Kind::file && sink.offset() < 0 ? 1 : options.window_buffers);
+  x->window = std::clamp<std::uint32_t>(sink.kind() == Sink::Kind::file && sink.offset() < 0 ? 1 : options.window_buffers,
+                                        1, Xfer::max_window);
   x->strategy = choose_strategy(source.kind(), sink.kind(), source.length(), options.strategy, backend_splice_,
                                 backend_sendfile_);
   x->handler = std::move(handler);
@@ -129,7 +130,7 @@ TransferId TransferMachine::relay(Socket a, Socket b, const RelayOptions& option
     x.source = ends[i][0];
     x.sink = ends[i][1];
     x.length = until_eof;
-    x.window = std::max<std::uint32_t>(1, options.window_buffers);
+    x.window = std::clamp<std::uint32_t>(options.window_buffers, 1, Xfer::max_window);
     x.strategy = choose_strategy(Source::Kind::socket, Sink::Kind::socket, until_eof, options.strategy,
                                  backend_splice_, backend_sendfile_);
     x.pass_fin = true;
@@ -163,6 +164,7 @@ void TransferMachine::begin(Xfer& x) noexcept {
                           x.strategy == Strategy::copy;
   if (x.source_kind == Source::Kind::memory && x.strategy == Strategy::copy && x.sink_kind == Sink::Kind::socket) {
     gather_memory(x);  // the header rides in the same sendmsg
+    settle(x);
     return;
   }
   if (x.header_pending && small_file && x.length > 0) {
@@ -181,13 +183,8 @@ void TransferMachine::begin(Xfer& x) noexcept {
     }
   }
   if (x.header_pending) send_header(x);  // MSG_MORE: the body's first bytes join it
-  if (x.strategy == Strategy::splice || x.strategy == Strategy::sendfile) {
-    splice_step(x);
-  } else if (x.source_kind == Source::Kind::socket) {
-    arm_recv(x);
-  } else {
-    pump(x);
-  }
+  if (x.strategy == Strategy::splice || x.strategy == Strategy::sendfile) splice_step(x);
+  else pump(x);
   settle(x);
 }
 
@@ -254,7 +251,7 @@ void TransferMachine::pump(Xfer& x) noexcept {
       if (x.buffers_out == 0) retry_later(x);
       return;
     }
-    if (x.source_kind == Source::Kind::file) {
+    if (x.source_kind != Source::Kind::memory) {
       ++x.ops;
       x.reading = true;  // one read at a time: the writes must leave in order
       const std::int64_t at = x.source_offset >= 0 ? x.source_offset + std::int64_t(x.taken) : -1;
@@ -288,20 +285,6 @@ void TransferMachine::pump(Xfer& x) noexcept {
   }
 }
 
-void TransferMachine::arm_recv(Xfer& x) noexcept {
-  if (x.recv_armed || x.error || x.cancelled || x.source_eof) return;
-  ++x.ops;
-  x.recv_armed = true;
-  x.reader = engine_.recv(Socket{x.source}, [r = ref_of(x)](std::error_code ec, Buffer b) {
-    r.machine->on_recv(r, ec, std::move(b));
-  });
-  if (!x.reader) {
-    --x.ops;
-    x.recv_armed = false;
-    fail(x, x.reader.error());
-  }
-}
-
 void TransferMachine::write_out(Xfer& x, Buffer buffer) noexcept {
   if (buffer.size() == 0) return;
   ++x.ops;
@@ -321,7 +304,9 @@ void TransferMachine::write_out(Xfer& x, Buffer buffer) noexcept {
     --x.ops;
     --x.buffers_out;
     fail(x, id.error());
+    return;
   }
+  x.writes[x.write_seq++ % Xfer::max_window] = id;
 }
 
 // ------------------------------------------------------------- callbacks --
@@ -409,36 +394,6 @@ void TransferMachine::on_read(Ref r, std::error_code ec, Buffer b) noexcept {
   settle(*x);
 }
 
-void TransferMachine::on_recv(Ref r, std::error_code ec, Buffer b) noexcept {
-  Xfer* x = lookup(r);
-  if (x == nullptr) return;
-  if (ec) {  // the recv's last call
-    --x->ops;
-    x->recv_armed = false;
-    if (ec == error::eof) {
-      x->source_eof = true;
-    } else if (ec == std::errc::operation_canceled && x->pausing && !x->cancelled) {
-      // Paused by us: go on once the sink has taken most of what we hold.
-      if (x->buffers_out <= x->window / 2) {
-        x->pausing = false;
-        arm_recv(*x);
-      }
-    } else {
-      fail(*x, ec);
-    }
-    settle(*x);
-    return;
-  }
-  if (x->error || x->cancelled) return;  // the Buffer goes back to the ring
-  write_out(*x, std::move(b));
-  if (x->buffers_out >= x->window && !x->pausing) {
-    // A slow sink: stop taking bytes (they stay in the socket, the peer's
-    // window closes) until our writes drain.
-    x->pausing = true;
-    engine_.cancel(x->reader);
-  }
-}
-
 void TransferMachine::on_written(Ref r, std::error_code ec, std::size_t n) noexcept {
   Xfer* x = lookup(r);
   if (x == nullptr) return;
@@ -447,11 +402,7 @@ void TransferMachine::on_written(Ref r, std::error_code ec, std::size_t n) noexc
   x->done += n;
   report_progress(*x);
   if (ec) fail(*x, ec);
-  if (x->pausing && !x->recv_armed && x->buffers_out <= x->window / 2 && !x->error && !x->cancelled) {
-    x->pausing = false;
-    arm_recv(*x);
-  }
-  if (x->source_kind != Source::Kind::socket) pump(*x);
+  pump(*x);
   settle(*x);
 }
 
@@ -469,8 +420,7 @@ void TransferMachine::on_retry(Ref r) noexcept {
   Xfer* x = lookup(r);
   if (x == nullptr) return;
   --x->ops;
-  if (x->source_kind == Source::Kind::socket) arm_recv(*x);
-  else pump(*x);
+  pump(*x);
   settle(*x);
 }
 
@@ -497,6 +447,9 @@ void TransferMachine::fail(Xfer& x, std::error_code ec) noexcept {
 
 void TransferMachine::stop_reader(Xfer& x) noexcept {
   if (x.reader) engine_.cancel(x.reader);
+  for (OpId id : x.writes) {
+    if (id) engine_.cancel(id);  // an id that already ended is a no-op
+  }
 }
 
 std::size_t TransferMachine::remaining(const Xfer& x) const noexcept {
@@ -519,8 +472,7 @@ void TransferMachine::settle(Xfer& x) noexcept {
   if (!finished) {
     // Nothing in flight and not done: a path that stopped (no buffer, no op
     // slot) must not leave the transfer hanging.
-    if (x.source_kind == Source::Kind::socket && !x.recv_armed && !x.source_eof) arm_recv(x);
-    else if (x.strategy != Strategy::splice && x.strategy != Strategy::sendfile) pump(x);
+    if (x.strategy != Strategy::splice && x.strategy != Strategy::sendfile) pump(x);
     if (x.ops == 0) fail(x, make_error_code(error::no_free_op_slot));
     else return;
   }

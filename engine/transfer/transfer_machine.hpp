@@ -6,8 +6,10 @@
 //   - splice: Engine::splice (pipe, sendfile on epoll, or core's exact copy
 //     fallback), in steps of progress_step_bytes or all at once;
 //   - gather: memory -> socket in sendv calls (the header rides along);
-//   - pump: pool buffers, read/recv then write/send_zc, with at most
-//     `window` buffers out at once (a slow sink pauses the source).
+//   - pump: pool buffers, one read at a time (file, or a socket: a single
+//     read per buffer, never a multishot burst), then write/send_zc, with at
+//     most `window` buffers out at once: a slow sink pauses the source, and
+//     memory per transfer is `window` buffers, exactly.
 // Every engine operation an Xfer starts is counted in `ops`; the Xfer ends,
 // and its slot is reused, only when that count is back to zero, so no late
 // callback ever meets the next transfer in the slot.
@@ -48,14 +50,18 @@ struct Xfer {
   std::uint32_t ops = 0;         // engine operations in flight
   std::uint32_t buffers_out = 0; // pump: writes in flight, each holding a buffer
   bool reading = false;          // pump: a read is in flight (reads go one at a time: order)
-  bool recv_armed = false;       // pump from a socket: the multishot recv runs
-  bool pausing = false;          // ... and was cancelled to pause the source
   bool source_eof = false;
   bool header_pending = false;   // header still to send (or in flight)
   bool cancelled = false;
   bool ended = false;            // the handler ran
   std::error_code error;
-  OpId reader;                   // the op cancel() stops: read, recv or splice
+  OpId reader;                   // the op cancel() stops: read or splice
+  // Pump writes in flight (at most `window`, and window <= max_window), so
+  // that cancel() and an error stop them too: a stalled peer must not hold
+  // the transfer open.
+  static constexpr std::uint32_t max_window = 16;
+  OpId writes[max_window];
+  std::uint32_t write_seq = 0;
   Buffer held;                   // gather: a small file body read ahead of its header
 
   // ---- relay: two Xfers, one per direction
@@ -99,7 +105,6 @@ class TransferMachine {
   void read_then_gather(Xfer& x) noexcept;
   void splice_step(Xfer& x) noexcept;
   void pump(Xfer& x) noexcept;
-  void arm_recv(Xfer& x) noexcept;
   void write_out(Xfer& x, Buffer buffer) noexcept;
   void fail(Xfer& x, std::error_code ec) noexcept;
   void stop_reader(Xfer& x) noexcept;
@@ -115,7 +120,6 @@ class TransferMachine {
   void on_gather(Ref r, std::error_code ec, std::size_t n) noexcept;
   void on_spliced(Ref r, std::error_code ec, std::size_t n) noexcept;
   void on_read(Ref r, std::error_code ec, Buffer b) noexcept;
-  void on_recv(Ref r, std::error_code ec, Buffer b) noexcept;
   void on_written(Ref r, std::error_code ec, std::size_t n) noexcept;
   void on_fin(Ref r, std::error_code ec) noexcept;
   void on_retry(Ref r) noexcept;
