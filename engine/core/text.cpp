@@ -113,7 +113,7 @@ std::ostream& operator<<(std::ostream& os, const Stats& s) {
             << " in=" << s.bytes_in << " out=" << s.bytes_out << " zc=" << s.zc_sends
             << " zc_copied=" << s.zc_copied << " short=" << s.short_sends << " fallbacks=" << s.fallbacks
             << " sq_full=" << s.sq_full << " cq_overflows=" << s.cq_overflows
-            << " recv_starved=" << s.recv_starved;
+            << " recv_starved=" << s.recv_starved << " sigpipe_syscalls=" << s.sigpipe_syscalls;
 }
 
 std::ostream& operator<<(std::ostream& os, const Features& f) {

@@ -55,6 +55,7 @@ std::unique_ptr<Backend> make_epoll_backend(const EngineOptions& options, Featur
 
 EpollBackend::EpollBackend(const EngineOptions& options, Stats& stats)
     : stats_(stats),
+      shield_(stats),
       // 4 nodes per op slot: an op has at most a couple of requests parked at
       // once (a transfer's two hops, a zc send awaiting its notification).
       nodes_(std::max<std::size_t>(64, std::size_t(options.op_slots) * 4)),
@@ -311,6 +312,7 @@ void EpollBackend::submit(const Request& request) noexcept {
     }
   }
   run_fresh(node, q);  // try first
+  shield_.lower();     // program code runs next: its signal mask as it was
 }
 
 void EpollBackend::run_fresh(RequestNode* node, QueueRef q) noexcept {
@@ -555,6 +557,7 @@ std::size_t EpollBackend::wait(std::span<Completion> out, std::chrono::nanosecon
       if (!forever && now >= deadline) break;
     }
   }
+  shield_.lower();  // one block/unblock pair for every shielded call of this turn
   const std::size_t n = ring_.pop_into(out);
   stats_.cqes += n;
   return n;

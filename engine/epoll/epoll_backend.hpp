@@ -9,6 +9,7 @@
 //   epoll_backend.cpp  setup, attach/detach, submit, wait, readiness, cancel, timers
 //   socket_ops.cpp     one attempt per opcode: accept, connect, recv, send, splice, ...
 //   zerocopy.cpp       MSG_ZEROCOPY sends, error-queue notifications, zombies
+//   sigpipe_shield.*   no SIGPIPE from splice/sendfile into a dead socket
 //
 // Memory is bounded and preallocated: request nodes (4 x op_slots), fd states,
 // the completion ring, the timer heap and the cancel index are all sized at
@@ -26,6 +27,7 @@
 #include "epoll/fd_state.hpp"
 #include "epoll/op_index.hpp"
 #include "epoll/request_node.hpp"
+#include "epoll/sigpipe_shield.hpp"
 #include "epoll/timer_heap.hpp"
 
 namespace ringxfer::detail {
@@ -145,6 +147,7 @@ class EpollBackend final : public Backend {
   void close_zombies() noexcept;
 
   Stats& stats_;
+  SigpipeShield shield_;  // raised by attempts; lowered before submit() and wait() return
   Capabilities caps_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;

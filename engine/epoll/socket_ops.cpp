@@ -192,11 +192,16 @@ EpollBackend::Progress EpollBackend::attempt_splice(RequestNode& node) noexcept 
   const Request& r = node.request;
   loff_t off_in = r.offset;
   loff_t off_out = r.offset_out;
+  // Into a socket (or a pipe the program adopted, whose reader may be gone)
+  // a failed splice raises SIGPIPE; core's own pipes always have a reader.
+  const bool shielded = pollable(r.fd_out.fd) != nullptr;
+  if (shielded) shield_.before();
   const long moved = call([&] {
     return ::splice(r.fd.fd, r.offset >= 0 ? &off_in : nullptr, r.fd_out.fd,
                     r.offset_out >= 0 ? &off_out : nullptr, r.len,
                     static_cast<unsigned>(r.flags) | SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
   });
+  if (shielded) shield_.after(moved);
   if (moved == -EAGAIN) return Progress::blocked;
   emit(r, static_cast<std::int32_t>(moved));
   return Progress::done;
@@ -205,9 +210,11 @@ EpollBackend::Progress EpollBackend::attempt_splice(RequestNode& node) noexcept 
 EpollBackend::Progress EpollBackend::attempt_sendfile(RequestNode& node) noexcept {
   const Request& r = node.request;
   off_t offset = r.offset;
+  shield_.before();  // sendfile writes through splice: same SIGPIPE
   const long moved = call([&] {
     return ::sendfile(r.fd_out.fd, r.fd.fd, r.offset >= 0 ? &offset : nullptr, r.len);
   });
+  shield_.after(moved);
   if (moved == -EAGAIN) return Progress::blocked;
   emit(r, static_cast<std::int32_t>(moved));
   return Progress::done;
@@ -227,9 +234,14 @@ EpollBackend::Progress EpollBackend::attempt_read(RequestNode& node) noexcept {
 
 EpollBackend::Progress EpollBackend::attempt_write(RequestNode& node) noexcept {
   const Request& r = node.request;
+  // Core sends on sockets; a pipe or FIFO written here raises SIGPIPE when its
+  // reader is gone. Regular files (not pollable) never do.
+  const bool shielded = pollable(r.fd.fd) != nullptr;
+  if (shielded) shield_.before();
   const long put = call([&] {
     return r.offset >= 0 ? ::pwrite(r.fd.fd, r.addr, r.len, r.offset) : ::write(r.fd.fd, r.addr, r.len);
   });
+  if (shielded) shield_.after(put);
   if (put == -EAGAIN) return Progress::blocked;
   emit(r, static_cast<std::int32_t>(put));
   return Progress::done;

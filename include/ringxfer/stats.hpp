@@ -23,6 +23,7 @@ struct Stats {
   std::uint64_t sq_full = 0;         // times the SQ was full and had to be flushed
   std::uint64_t cq_overflows = 0;    // CQ overflow events seen (completions were parked by the kernel)
   std::uint64_t recv_starved = 0;    // recv paused because no receive buffer was free
+  std::uint64_t sigpipe_syscalls = 0; // epoll: syscalls keeping splice/sendfile from raising SIGPIPE (in syscalls too)
 };
 
 std::ostream& operator<<(std::ostream& os, const Stats& s);
