@@ -110,4 +110,71 @@ BOOST_FIXTURE_TEST_CASE(reposting_task_does_not_starve_timers_or_io, EngineFixtu
   close_all(e, {pp.p.a, pp.p.b});
 }
 
+BOOST_FIXTURE_TEST_CASE(second_reader_after_recv_is_refused, EngineFixture) {
+  // recv() takes every byte that arrives on its socket, so a read(), a second
+  // recv() or a splice from that socket started while it runs has nothing it
+  // could be given: it fails at once with error::receive_in_progress (instead
+  // of waiting forever behind the recv, or racing it for bytes).
+  Engine& e = engine();
+  HalfPair p = half_pair(e);
+  TempFile file;
+  ringxfer::File f = open_file(e, file.path());
+  CollectSink& sink = state<CollectSink>();
+  const OpId recv_id = start_collect(e, p.sock, sink);
+  BOOST_REQUIRE(recv_id);
+  struct St {
+    Once read, recv2, splice;
+  };
+  St& st = state<St>();
+  BOOST_REQUIRE(e.read(p.sock, -1, e.acquire_buffer(),
+                       [o = &st.read](std::error_code ec, Buffer b) { o->record(ec, b.size()); }));
+  BOOST_REQUIRE(e.recv(p.sock, [o = &st.recv2](std::error_code ec, Buffer) {
+    if (ec) o->record(ec);
+  }));
+  BOOST_REQUIRE(e.splice(p.sock, -1, f, 0, 10, record(st.splice)));
+  RX_REQUIRE_UNTIL(e, st.read.done() && st.recv2.done() && st.splice.done(), short_deadline);
+  RX_CHECK_EC(st.read.ec, ringxfer::error::receive_in_progress);
+  RX_CHECK_EC(st.recv2.ec, ringxfer::error::receive_in_progress);
+  RX_CHECK_EC(st.splice.ec, ringxfer::error::receive_in_progress);
+  // The recv still gets everything.
+  BOOST_REQUIRE(::write(p.peer.get(), "hello", 5) == 5);
+  RX_REQUIRE_UNTIL(e, sink.bytes.size() == 5, short_deadline);
+  // Once it ended, the socket's read side is free again.
+  BOOST_REQUIRE(e.cancel(recv_id));
+  RX_REQUIRE_UNTIL(e, sink.done(), short_deadline);
+  Once& later = state<Once>();
+  BOOST_REQUIRE(e.read(p.sock, -1, e.acquire_buffer(),
+                       [o = &later](std::error_code ec, Buffer b) { o->record(ec, b.size()); }));
+  BOOST_REQUIRE(::write(p.peer.get(), "again", 5) == 5);
+  RX_REQUIRE_UNTIL(e, later.done(), short_deadline);
+  RX_CHECK_OK(later.ec);
+  BOOST_CHECK_EQUAL(later.bytes, 5u);
+  close_all(e, {f, p.sock});
+}
+
+BOOST_FIXTURE_TEST_CASE(read_started_before_recv_still_completes, EngineFixture) {
+  // The other order is allowed: a read() pending when recv() starts is not
+  // blocked by it; between them they receive every byte exactly once.
+  Engine& e = engine();
+  HalfPair p = half_pair(e);
+  Once& rd = state<Once>();
+  std::vector<std::byte>& got = state<std::vector<std::byte>>();
+  BOOST_REQUIRE(e.read(p.sock, -1, e.acquire_buffer(), [o = &rd, g = &got](std::error_code ec, Buffer b) {
+    o->record(ec, b.size());
+    g->insert(g->end(), b.bytes().begin(), b.bytes().end());
+  }));
+  CollectSink& sink = state<CollectSink>();
+  const OpId recv_id = start_collect(e, p.sock, sink);
+  BOOST_REQUIRE(recv_id);
+  BOOST_REQUIRE(::write(p.peer.get(), "0123456789", 10) == 10);
+  run_for(e, 20ms);
+  BOOST_REQUIRE(::write(p.peer.get(), "abcdefghij", 10) == 10);
+  RX_REQUIRE_UNTIL(e, rd.done() && got.size() + sink.bytes.size() == 20, short_deadline);
+  RX_CHECK_OK(rd.ec);
+  BOOST_CHECK_GT(rd.bytes, 0u);
+  BOOST_CHECK(e.cancel(recv_id));
+  RX_REQUIRE_UNTIL(e, sink.done(), short_deadline);
+  close_all(e, {p.sock});
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -47,6 +47,7 @@ EngineCore::EngineCore(EngineOptions options)
     : options_(resolved(std::move(options))),
       fds_(options_.fd_slots),
       ops_(options_.op_slots),
+      recv_by_slot_(options_.fd_slots, nullptr),
       batch_(completion_batch),
       post_ring_(post_capacity) {
   features_.disabled = options_.disabled;
@@ -244,6 +245,10 @@ void EngineCore::finish(Op* op, Outcome& outcome) noexcept {
   }
   op->handler_done = true;
   ++stats_.ops_completed;
+  if (op->kind == OpKind::recv && op->handle.slot < recv_by_slot_.size() &&
+      recv_by_slot_[op->handle.slot] == op) {
+    recv_by_slot_[op->handle.slot] = nullptr;  // the read side is free again
+  }
   if (op->kind == OpKind::splice) --splices_running_;
   op->handler(outcome);
   release_if_idle(op);

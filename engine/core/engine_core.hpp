@@ -109,6 +109,12 @@ class EngineCore {
   std::size_t run_posted() noexcept;
   void on_recv_buffer_released(std::uint32_t id) noexcept;
   bool closed_under(Op* op) noexcept;  // the op's handle was closed while it ran
+  // recv() claims its socket's read side until it ends (engine.hpp): true if
+  // one runs on `handle` (a valid handle).
+  bool receive_running(FdRef handle) const noexcept {
+    const Op* r = recv_by_slot_[handle.slot];
+    return r != nullptr && r->handle == handle;
+  }
 
   // ---- stream ops (op_stream.cpp)
   void submit_accept(Op* op) noexcept;
@@ -141,6 +147,7 @@ class EngineCore {
   std::vector<Completion> batch_;
   OpList deferred_;            // ops completing without the backend (fail_soon)
   OpList starved_;             // recv ops waiting for a receive buffer
+  std::vector<Op*> recv_by_slot_;  // FdTable slot -> the recv() running on it, if any
   std::vector<std::uint32_t> recv_free_;  // receive buffers, when core picks them (no buf_ring)
   // Receive buffers the backend holds for recv (buf_ring): a recv that ran
   // dry re-arms at once if buffers came back before its -ENOBUFS was seen.

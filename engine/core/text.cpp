@@ -29,6 +29,7 @@ class ErrorCategory final : public std::error_category {
       case error::no_free_pipe: return "no free splice pipe";
       case error::post_queue_full: return "post queue full";
       case error::transfer_incomplete: return "source ended before the requested length";
+      case error::receive_in_progress: return "a recv() is running on this socket";
     }
     return "unknown ringxfer error";
   }

@@ -115,6 +115,12 @@ class Engine {
   // Multishot receive into the shared receive buffers: handler(ec, Buffer) for
   // each chunk; ends with error::eof when the peer closes. Dropping the Buffer
   // gives it back to the ring.
+  // A recv takes every byte that arrives, so it claims the socket's read side
+  // until its handler's last call: a recv(), read() or splice() from that
+  // socket started meanwhile fails at once with error::receive_in_progress
+  // (on both backends; it could never be given bytes in a defined order).
+  // Reads started before the recv are not affected. Cancel the recv first to
+  // switch to read() or splice().
   template <class F>
   OpId recv(Socket socket, F&& handler) {
     return start_recv(socket, [h = std::forward<F>(handler)](Outcome& o) mutable {
