@@ -63,6 +63,7 @@ EpollBackend::EpollBackend(const EngineOptions& options, Stats& stats)
       // burst that uses every receive buffer.
       ring_(2 * nodes_.capacity() + options.recv_buffer_count),
       burst_reserve_(nodes_.capacity()),
+      recv_budget_(std::clamp<std::uint32_t>(options.recv_buffer_count / 4, 1, 32)),
       index_(nodes_.capacity()),
       timers_(nodes_.capacity()),
       // One state per FdTable slot, and as many again for zombies.
@@ -522,6 +523,7 @@ void EpollBackend::run_close(const Request& request) noexcept {
 
 std::size_t EpollBackend::wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept {
   woken_ = false;
+  ++turn_;  // a new turn: every fd's recv budget is whole again
   run_runnable();
   expire_timers();
   if (!ring_.empty()) {

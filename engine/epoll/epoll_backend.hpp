@@ -156,6 +156,12 @@ class EpollBackend final : public Backend {
   NodePool nodes_;
   CompletionRing ring_;
   std::size_t burst_reserve_;  // ring slots kept free for single-shot completions
+  // A multishot recv takes at most this many receive buffers per fd per loop
+  // turn, then waits on the runnable list for the next turn: one flooding
+  // socket cannot take every buffer or hold up the others (io_uring's kernel
+  // loop stops a multishot recv after 32 retries in the same way).
+  std::uint32_t recv_budget_;
+  std::uint32_t turn_ = 0;     // wait() calls so far
   OpIndex index_;              // parked and timer nodes by (op, tag)
   TimerHeap timers_;
   CrossList cross_;            // parked splice/sendfile nodes (they name two fds)

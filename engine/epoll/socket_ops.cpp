@@ -126,7 +126,14 @@ EpollBackend::Progress EpollBackend::attempt_recv(RequestNode& node, FdState* s)
     std::size_t len = r.len;
     std::uint32_t id = 0;
     if (buf_ring) {
-      if (multishot && s != nullptr && !room_for_burst()) return Progress::throttled;
+      if (multishot && s != nullptr) {
+        if (!room_for_burst()) return Progress::throttled;
+        if (s->recv_turn != turn_) {
+          s->recv_turn = turn_;
+          s->recv_in_turn = 0;
+        }
+        if (s->recv_in_turn >= recv_budget_) return Progress::throttled;  // next turn
+      }
       if (pool_ == nullptr || free_recv_ids_.empty()) {
         // Like io_uring with an empty provided-buffer ring: -ENOBUFS ends the
         // request (no more flag); core re-arms once buffers come back.
@@ -151,6 +158,7 @@ EpollBackend::Progress EpollBackend::attempt_recv(RequestNode& node, FdState* s)
     }
     if (buf_ring) {
       emit(r, static_cast<std::int32_t>(got), completion_buffer | flag_if(multishot, completion_more), id);
+      if (multishot && s != nullptr) ++s->recv_in_turn;
     } else {
       emit(r, static_cast<std::int32_t>(got));  // core's own buffer: core remembers which
     }
