@@ -306,7 +306,12 @@ void EpollBackend::submit(const Request& request) noexcept {
       park(node, q);
       return;
     }
-    if (request.multishot && !room_for_burst()) {
+    // A call that may raise SIGPIPE runs at the start of the next wait()
+    // instead: there every such call of the turn shares one block/unblock
+    // pair of the signal mask (no program code runs in between), where here
+    // each would need its own. No extra turn: its completion would only be
+    // reaped by that wait() anyway.
+    if ((request.multishot && !room_for_burst()) || needs_shield(request)) {
       park(node, q);
       mark_runnable(s, q.dir);
       return;

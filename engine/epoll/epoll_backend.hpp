@@ -98,6 +98,16 @@ class EpollBackend final : public Backend {
   void forget(FdState& state) noexcept;  // detach: cancel, flush zero-copy, deregister, free
 
   QueueRef queue_for(const Request& request) const noexcept;
+  // splice/sendfile into a socket and write to a pipe raise SIGPIPE when the
+  // reader is gone (core sends with MSG_NOSIGNAL; its own pipes keep a reader).
+  bool needs_shield(const Request& r) const noexcept {
+    switch (r.opcode) {
+      case Opcode::sendfile: return true;
+      case Opcode::splice: return pollable(r.fd_out.fd) != nullptr;
+      case Opcode::write: return pollable(r.fd.fd) != nullptr;
+      default: return false;
+    }
+  }
   bool hinted_not_ready(const FdState& state, Dir dir) const noexcept {
     return dir == read_dir ? state.read_drained : state.write_full;
   }

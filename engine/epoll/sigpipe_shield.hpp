@@ -8,9 +8,10 @@
 // the thread's private queue is searched first, so a process-wide SIGPIPE
 // pending meanwhile is left alone).
 //
-// Cost: one rt_sigprocmask to block and one to restore per shielded call made
-// from submit(); calls made inside one wait() share a single pair (no user
-// code runs in between). One sigtimedwait per EPIPE. A thread that blocks
+// Cost: one rt_sigprocmask to block and one to restore per wait() turn that
+// makes such calls (submit() leaves them to the next wait(), so every call of
+// a turn shares the pair: no program code runs in between), or per call when
+// the fd cannot be waited on. One sigtimedwait per EPIPE. A thread that blocks
 // SIGPIPE itself pays a sigpending per call instead of the restore: if a
 // SIGPIPE was already pending, the one our call raised merged into it, and
 // nothing is taken (the program's signal is never lost).

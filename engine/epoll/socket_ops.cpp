@@ -200,9 +200,7 @@ EpollBackend::Progress EpollBackend::attempt_splice(RequestNode& node) noexcept 
   const Request& r = node.request;
   loff_t off_in = r.offset;
   loff_t off_out = r.offset_out;
-  // Into a socket (or a pipe the program adopted, whose reader may be gone)
-  // a failed splice raises SIGPIPE; core's own pipes always have a reader.
-  const bool shielded = pollable(r.fd_out.fd) != nullptr;
+  const bool shielded = needs_shield(r);
   if (shielded) shield_.before();
   const long moved = call([&] {
     return ::splice(r.fd.fd, r.offset >= 0 ? &off_in : nullptr, r.fd_out.fd,
@@ -242,9 +240,7 @@ EpollBackend::Progress EpollBackend::attempt_read(RequestNode& node) noexcept {
 
 EpollBackend::Progress EpollBackend::attempt_write(RequestNode& node) noexcept {
   const Request& r = node.request;
-  // Core sends on sockets; a pipe or FIFO written here raises SIGPIPE when its
-  // reader is gone. Regular files (not pollable) never do.
-  const bool shielded = pollable(r.fd.fd) != nullptr;
+  const bool shielded = needs_shield(r);  // a pipe or FIFO; never a regular file
   if (shielded) shield_.before();
   const long put = call([&] {
     return r.offset >= 0 ? ::pwrite(r.fd.fd, r.addr, r.len, r.offset) : ::write(r.fd.fd, r.addr, r.len);
