@@ -174,6 +174,39 @@ BOOST_FIXTURE_TEST_CASE(splice_copy_fallback_raises_no_sigpipe, EngineFixture) {
   every_death(*this, WriteKind::splice_socket);
 }
 
+// KNOWN FAILURE on io_uring (expected_failures below; found by this test, left
+// for engine/uring): IORING_OP_WRITE into a pipe without a reader is first
+// tried inline, in the engine thread's io_uring_enter, and pipe_write() sends
+// that thread SIGPIPE. (splice goes to io-wq, whose SIGPIPE is harmless.) A fix
+// is IOSQE_ASYNC for writes to FIFOs, or a SIGPIPE block around the enter.
+BOOST_FIXTURE_TEST_CASE(write_to_a_pipe_without_reader_raises_no_sigpipe, EngineFixture,
+                        *boost::unit_test::expected_failures(is_uring_variant() ? 1 : 0)) {
+  // A pipe's write end adopted as a File: with its reader gone, write() and
+  // splice into it fail with broken_pipe, without SIGPIPE.
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  ::close(fds[0]);
+  ringxfer::File wr;
+  const std::error_code adopted = engine().adopt(fds[1], wr);
+  if (adopted) ::close(fds[1]);
+  RX_REQUIRE_OK(adopted);
+  TempFile file(Pattern(4), 64 * KiB);
+  ringxfer::File f = open_file(engine(), file.path(), O_RDONLY);
+  const int sigpipes_before = sigpipe_count.load();
+  Once& w = state<Once>();
+  BOOST_REQUIRE(engine().write(wr, -1, filled(engine(), Pattern(4), 0, 4096),
+                               [o = &w](std::error_code ec, Buffer) { o->record(ec); }));
+  RX_REQUIRE_UNTIL(engine(), w.done(), short_deadline);
+  RX_CHECK_EC(w.ec, std::errc::broken_pipe);
+  Once& sp = state<Once>();
+  BOOST_REQUIRE(engine().splice(f, 0, wr, -1, 64 * KiB, record(sp)));
+  RX_REQUIRE_UNTIL(engine(), sp.done(), short_deadline);
+  RX_CHECK_EC(sp.ec, std::errc::broken_pipe);
+  BOOST_CHECK_MESSAGE(sigpipe_count.load() == sigpipes_before,
+                      sigpipe_count.load() - sigpipes_before << " SIGPIPE(s) raised");
+  close_all(engine(), {f, wr});
+}
+
 BOOST_FIXTURE_TEST_CASE(sigpipe_already_pending_is_kept, EngineFixture) {
   // A thread that blocks SIGPIPE and has one pending (raised by the program
   // itself) still has it after the engine hit EPIPE: the engine consumes only

@@ -16,6 +16,19 @@
 //
 // Operations in flight at the same time are not ordered against each other,
 // even on one socket: keep one send in flight per socket when order matters.
+//
+// No operation raises SIGPIPE. Writing into a socket whose write side is dead
+// (peer reset, peer gone, our own shutdown) completes with broken_pipe or
+// connection_reset. Sends use MSG_NOSIGNAL; splice(2) and sendfile(2) have no
+// such flag, so on epoll the engine blocks SIGPIPE in its thread around them
+// and takes the signal they raised (Stats::sigpipe_syscalls; one
+// rt_sigprocmask pair per loop turn that splices). The process's signal
+// dispositions are never changed.
+//
+// Fairness: one loop turn runs the tasks that were posted when it began (a
+// task that posts itself runs again next turn, after I/O and timers), and on
+// epoll a multishot recv takes at most recv_buffer_count / 4 (<= 32) receive
+// buffers per socket per turn, so one flooding socket cannot starve others.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
