@@ -194,25 +194,28 @@ std::error_code EngineCore::post(Task task) noexcept {
   return {};
 }
 
+// Runs the tasks queued when it starts, not the ones they post: a task that
+// posts itself again runs once per call, so I/O and timers get their turn.
 std::size_t EngineCore::run_posted() noexcept {
   if (!post_pending_.load(std::memory_order_acquire)) return 0;
-  std::size_t ran = 0;
-  for (;;) {
+  std::size_t batch = 0;
+  {
+    std::lock_guard lock(post_mutex_);
+    batch = post_count_;
+    if (batch == 0) post_pending_.store(false, std::memory_order_release);
+  }
+  // Only this thread takes tasks out: the batch is there to take.
+  for (std::size_t i = 0; i < batch; ++i) {
     Task task;
     {
       std::lock_guard lock(post_mutex_);
-      if (post_count_ == 0) {
-        post_pending_.store(false, std::memory_order_release);
-        break;
-      }
       task = std::move(post_ring_[post_head_]);
       post_head_ = (post_head_ + 1) % post_ring_.size();
-      --post_count_;
+      if (--post_count_ == 0) post_pending_.store(false, std::memory_order_release);
     }
-    task();  // outside the lock: a task may post again
-    ++ran;
+    task();  // outside the lock: a task may post again (it runs next turn)
   }
-  return ran;
+  return batch;
 }
 
 std::size_t EngineCore::run_deferred() noexcept {
@@ -295,6 +298,9 @@ void EngineCore::finish(Op* op, Outcome& outcome) noexcept {
   }
   op->handler_done = true;
   ++stats_.ops_completed;
+  if (op->kind == OpKind::recv && op->handle.slot < fds_.allocated() && fds_.at(op->handle.slot).receiver == op) {
+    fds_.at(op->handle.slot).receiver = nullptr;  // the read side is free again
+  }
   if (op->kind == OpKind::splice) --splices_running_;
   if (op->write_slot != invalid_slot) pass_write_turn(op);
   op->handler(outcome);

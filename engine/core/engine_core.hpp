@@ -123,6 +123,12 @@ class EngineCore {
   std::size_t run_posted() noexcept;
   void on_recv_buffer_released(std::uint32_t id) noexcept;
   bool closed_under(Op* op) noexcept;  // the op's handle was closed while it ran
+  // recv() claims its socket's read side until it ends (engine.hpp): true if
+  // one runs on `handle` (a valid handle).
+  bool receive_running(FdRef handle) const noexcept {
+    const Op* r = fds_.at(handle.slot).receiver;
+    return r != nullptr && r->handle == handle;
+  }
 
   // ---- per-socket write queue (invariant 9; engine_core.cpp)
   // True if `op` may start writing to `socket` now; false if it was queued

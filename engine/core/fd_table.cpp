@@ -53,6 +53,7 @@ void FdTable::free(std::uint32_t slot) noexcept {
   s.registered = false;
   s.closing = false;
   s.close_op = nullptr;
+  s.receiver = nullptr;
   s.writer = s.write_head = s.write_tail = nullptr;
   s.next_free = free_head_;
   free_head_ = slot;

@@ -32,6 +32,7 @@ struct FdSlot {
   bool closing = false;          // retired: handles are stale, the fd is not closed yet
   std::uint32_t pins = 0;        // ops that may still have requests naming this slot
   Op* close_op = nullptr;        // the user's close(), run once the pins are gone
+  Op* receiver = nullptr;        // the recv() that owns the read side (engine.hpp), if any
   std::uint32_t next_free = invalid_slot;
   // Per-socket write queue (invariant 9): the op whose bytes are going out
   // now, and the ops started after it, in start order.

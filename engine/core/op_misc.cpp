@@ -23,6 +23,10 @@ OpId EngineCore::start_read(FdRef handle, std::int64_t offset, Buffer buffer, Ha
     fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
     return id_of(op);
   }
+  if (receive_running(handle)) {
+    fail_soon(op, make_error_code(error::receive_in_progress));
+    return id_of(op);
+  }
   bool fixed = caps_.fixed_buffers;
   if (!fixed) ++stats_.fallbacks;
   Request r;

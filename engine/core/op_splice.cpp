@@ -45,6 +45,10 @@ OpId EngineCore::start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std
     fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
     return id_of(op);
   }
+  if (receive_running(src)) {
+    fail_soon(op, make_error_code(error::receive_in_progress));
+    return id_of(op);
+  }
   if (length == 0) {  // nothing to move; still completes from the loop
     fail_soon(op, {});
     return id_of(op);

@@ -175,6 +175,11 @@ OpId EngineCore::start_recv(Socket socket, Handler handler) noexcept {
     fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
     return id_of(op);
   }
+  if (receive_running(socket)) {
+    fail_soon(op, make_error_code(error::receive_in_progress));
+    return id_of(op);
+  }
+  fds_.at(socket.slot).receiver = op;
   if (!caps_.multishot_recv || !caps_.buf_ring) ++stats_.fallbacks;
   submit_recv(op);
   return id_of(op);

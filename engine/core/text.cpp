@@ -30,6 +30,7 @@ class ErrorCategory final : public std::error_category {
       case error::post_queue_full: return "post queue full";
       case error::transfer_incomplete: return "source ended before the requested length";
       case error::shutting_down: return "the engine is being destroyed";
+      case error::receive_in_progress: return "a recv() is running on this socket";
     }
     return "unknown ringxfer error";
   }
@@ -116,7 +117,7 @@ std::ostream& operator<<(std::ostream& os, const Stats& s) {
             << " sq_full=" << s.sq_full << " cq_overflows=" << s.cq_overflows
             << " recv_starved=" << s.recv_starved << " pipe_waits=" << s.pipe_waits
             << " accept_pauses=" << s.accept_pauses << " accepts_refused=" << s.accepts_refused
-            << " start_failures=" << s.start_failures;
+            << " start_failures=" << s.start_failures << " sigpipe_syscalls=" << s.sigpipe_syscalls;
 }
 
 std::ostream& operator<<(std::ostream& os, const Features& f) {

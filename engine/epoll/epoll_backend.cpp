@@ -55,6 +55,7 @@ std::unique_ptr<Backend> make_epoll_backend(const EngineOptions& options, Featur
 
 EpollBackend::EpollBackend(const EngineOptions& options, Stats& stats)
     : stats_(stats),
+      shield_(stats),
       // 4 nodes per op slot: an op has at most a couple of requests parked at
       // once (a transfer's two hops, a zc send awaiting its notification).
       // Nodes, states and what is sized by them grow in slabs as they are
@@ -62,6 +63,7 @@ EpollBackend::EpollBackend(const EngineOptions& options, Stats& stats)
       nodes_(std::max<std::uint32_t>(64, options.op_slots * 4)),
       recv_buffer_count_(options.recv_buffer_count),
       ring_(0),
+      recv_budget_(std::clamp<std::uint32_t>(options.recv_buffer_count / 4, 1, 32)),
       index_(0),
       timers_(0),
       // One state per FdTable slot, and as many again for zombies.
@@ -330,13 +332,19 @@ void EpollBackend::submit(const Request& request) noexcept {
       park(node, q);
       return;
     }
-    if (request.multishot && !room_for_burst()) {
+    // A call that may raise SIGPIPE runs at the start of the next wait()
+    // instead: there every such call of the turn shares one block/unblock
+    // pair of the signal mask (no program code runs in between), where here
+    // each would need its own. No extra turn: its completion would only be
+    // reaped by that wait() anyway.
+    if ((request.multishot && !room_for_burst()) || needs_shield(request)) {
       park(node, q);
       mark_runnable(s, q.dir);
       return;
     }
   }
   run_fresh(node, q);  // try first
+  shield_.lower();     // program code runs next: its signal mask as it was
 }
 
 void EpollBackend::run_fresh(RequestNode* node, QueueRef q) noexcept {
@@ -546,6 +554,7 @@ void EpollBackend::run_close(const Request& request) noexcept {
 
 std::size_t EpollBackend::wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept {
   woken_ = false;
+  ++turn_;  // a new turn: every fd's recv budget is whole again
   run_runnable();
   expire_timers();
   if (!ring_.empty()) {
@@ -581,6 +590,7 @@ std::size_t EpollBackend::wait(std::span<Completion> out, std::chrono::nanosecon
       if (!forever && now >= deadline) break;
     }
   }
+  shield_.lower();  // one block/unblock pair for every shielded call of this turn
   const std::size_t n = ring_.pop_into(out);
   stats_.cqes += n;
   return n;

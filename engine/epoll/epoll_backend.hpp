@@ -9,6 +9,7 @@
 //   epoll_backend.cpp  setup, attach/detach, submit, wait, readiness, cancel, timers
 //   socket_ops.cpp     one attempt per opcode: accept, connect, recv, send, splice, ...
 //   zerocopy.cpp       MSG_ZEROCOPY sends, error-queue notifications, zombies
+//   sigpipe_shield.*   no SIGPIPE from splice/sendfile into a dead socket
 //
 // Memory is bounded and grows in slabs: request nodes (up to 4 x op_slots)
 // and fd states (up to 2 x fd_slots) are added a slab at a time as they are
@@ -27,6 +28,7 @@
 #include "epoll/fd_state.hpp"
 #include "epoll/op_index.hpp"
 #include "epoll/request_node.hpp"
+#include "epoll/sigpipe_shield.hpp"
 #include "epoll/timer_heap.hpp"
 
 namespace ringxfer::detail {
@@ -100,6 +102,16 @@ class EpollBackend final : public Backend {
   void forget(FdState& state) noexcept;  // detach: cancel, flush zero-copy, deregister, free
 
   QueueRef queue_for(const Request& request) const noexcept;
+  // splice/sendfile into a socket and write to a pipe raise SIGPIPE when the
+  // reader is gone (core sends with MSG_NOSIGNAL; its own pipes keep a reader).
+  bool needs_shield(const Request& r) const noexcept {
+    switch (r.opcode) {
+      case Opcode::sendfile: return true;
+      case Opcode::splice: return pollable(r.fd_out.fd) != nullptr;
+      case Opcode::write: return pollable(r.fd.fd) != nullptr;
+      default: return false;
+    }
+  }
   bool hinted_not_ready(const FdState& state, Dir dir) const noexcept {
     return dir == read_dir ? state.read_drained : state.write_full;
   }
@@ -150,6 +162,7 @@ class EpollBackend final : public Backend {
   void close_zombies() noexcept;
 
   Stats& stats_;
+  SigpipeShield shield_;  // raised by attempts; lowered before submit() and wait() return
   Capabilities caps_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
@@ -159,6 +172,12 @@ class EpollBackend final : public Backend {
   std::size_t sized_for_nodes_ = 0;  // nodes_.capacity() when ring/index/timers were last sized
   std::uint32_t recv_buffer_count_;
   CompletionRing ring_;
+  // A multishot recv takes at most this many receive buffers per fd per loop
+  // turn, then waits on the runnable list for the next turn: one flooding
+  // socket cannot take every buffer or hold up the others (io_uring's kernel
+  // loop stops a multishot recv after 32 retries in the same way).
+  std::uint32_t recv_budget_;
+  std::uint32_t turn_ = 0;     // wait() calls so far
   OpIndex index_;              // parked and timer nodes by (op, tag)
   TimerHeap timers_;
   CrossList cross_;            // parked splice/sendfile nodes (they name two fds)

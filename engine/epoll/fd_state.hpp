@@ -35,6 +35,11 @@ struct FdState {
   bool peer_closed = false;  // RDHUP/HUP/unexplained ERR seen: read until EOF, no hints
   bool zc_nobufs = false;    // a send_zc got ENOBUFS (optmem/memlock); retry after notifications
 
+  // Multishot recv budget: completions this fd's recv produced in loop turn
+  // recv_turn (see EpollBackend::recv_budget_).
+  std::uint32_t recv_turn = 0;
+  std::uint32_t recv_in_turn = 0;
+
   RequestList queue[2];          // [0] read direction, [1] write direction; FIFO each
   RequestList zc_wait;           // send_zc awaiting their notification, in send order
   std::uint32_t zc_next_seq = 0; // the sequence number the kernel gives the next zc send
@@ -59,6 +64,7 @@ struct FdState {
     queue[1] = RequestList();
     zc_wait = RequestList();
     zc_next_seq = 0;
+    recv_turn = recv_in_turn = 0;
     runnable_dirs = 0;
   }
 };

@@ -139,7 +139,14 @@ EpollBackend::Progress EpollBackend::attempt_recv(RequestNode& node, FdState* s)
     std::size_t len = r.len;
     std::uint32_t id = 0;
     if (buf_ring) {
-      if (multishot && s != nullptr && !room_for_burst()) return Progress::throttled;
+      if (multishot && s != nullptr) {
+        if (!room_for_burst()) return Progress::throttled;
+        if (s->recv_turn != turn_) {
+          s->recv_turn = turn_;
+          s->recv_in_turn = 0;
+        }
+        if (s->recv_in_turn >= recv_budget_) return Progress::throttled;  // next turn
+      }
       if (pool_ == nullptr || free_recv_ids_.empty()) {
         // Like io_uring with an empty provided-buffer ring: -ENOBUFS ends the
         // request (no more flag); core re-arms once buffers come back.
@@ -164,6 +171,7 @@ EpollBackend::Progress EpollBackend::attempt_recv(RequestNode& node, FdState* s)
     }
     if (buf_ring) {
       emit(r, static_cast<std::int32_t>(got), completion_buffer | flag_if(multishot, completion_more), id);
+      if (multishot && s != nullptr) ++s->recv_in_turn;
     } else {
       emit(r, static_cast<std::int32_t>(got));  // core's own buffer: core remembers which
     }
@@ -205,11 +213,14 @@ EpollBackend::Progress EpollBackend::attempt_splice(RequestNode& node) noexcept 
   const Request& r = node.request;
   loff_t off_in = r.offset;
   loff_t off_out = r.offset_out;
+  const bool shielded = needs_shield(r);
+  if (shielded) shield_.before();
   const long moved = call([&] {
     return ::splice(r.fd.fd, r.offset >= 0 ? &off_in : nullptr, r.fd_out.fd,
                     r.offset_out >= 0 ? &off_out : nullptr, r.len,
                     static_cast<unsigned>(r.flags) | SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
   });
+  if (shielded) shield_.after(moved);
   if (moved == -EAGAIN) return Progress::blocked;
   emit(r, static_cast<std::int32_t>(moved));
   return Progress::done;
@@ -218,9 +229,11 @@ EpollBackend::Progress EpollBackend::attempt_splice(RequestNode& node) noexcept 
 EpollBackend::Progress EpollBackend::attempt_sendfile(RequestNode& node) noexcept {
   const Request& r = node.request;
   off_t offset = r.offset;
+  shield_.before();  // sendfile writes through splice: same SIGPIPE
   const long moved = call([&] {
     return ::sendfile(r.fd_out.fd, r.fd.fd, r.offset >= 0 ? &offset : nullptr, r.len);
   });
+  shield_.after(moved);
   if (moved == -EAGAIN) return Progress::blocked;
   emit(r, static_cast<std::int32_t>(moved));
   return Progress::done;
@@ -240,9 +253,12 @@ EpollBackend::Progress EpollBackend::attempt_read(RequestNode& node) noexcept {
 
 EpollBackend::Progress EpollBackend::attempt_write(RequestNode& node) noexcept {
   const Request& r = node.request;
+  const bool shielded = needs_shield(r);  // a pipe or FIFO; never a regular file
+  if (shielded) shield_.before();
   const long put = call([&] {
     return r.offset >= 0 ? ::pwrite(r.fd.fd, r.addr, r.len, r.offset) : ::write(r.fd.fd, r.addr, r.len);
   });
+  if (shielded) shield_.after(put);
   if (put == -EAGAIN) return Progress::blocked;
   emit(r, static_cast<std::int32_t>(put));
   return Progress::done;

@@ -25,6 +25,20 @@
 // Handles: a Socket or File goes stale the moment close() is called on it;
 // its fd is closed, and its slot reused, only after every request that may
 // still name it has completed (DESIGN invariant 8).
+//
+// No operation raises SIGPIPE. Writing into a socket whose write side is dead
+// (peer reset, peer gone, our own shutdown) completes with broken_pipe or
+// connection_reset. Sends use MSG_NOSIGNAL; splice(2) and sendfile(2) have no
+// such flag, so on epoll the engine blocks SIGPIPE in its thread around them
+// and takes the signal they raised (Stats::sigpipe_syscalls; one
+// rt_sigprocmask pair per loop turn that splices). The process's signal
+// dispositions are never changed. Known gap: on io_uring, write() into a pipe
+// whose reader is gone still raises SIGPIPE (tests/test_sigpipe.cpp).
+//
+// Fairness: one loop turn runs the tasks that were posted when it began (a
+// task that posts itself runs again next turn, after I/O and timers), and on
+// epoll a multishot recv takes at most recv_buffer_count / 4 (<= 32) receive
+// buffers per socket per turn, so one flooding socket cannot starve others.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -140,6 +154,12 @@ class Engine {
   // Multishot receive into the shared receive buffers: handler(ec, Buffer) for
   // each chunk; ends with error::eof when the peer closes. Dropping the Buffer
   // gives it back to the ring.
+  // A recv takes every byte that arrives, so it claims the socket's read side
+  // until its handler's last call: a recv(), read() or splice() from that
+  // socket started meanwhile fails at once with error::receive_in_progress
+  // (on both backends; it could never be given bytes in a defined order).
+  // Reads started before the recv are not affected. Cancel the recv first to
+  // switch to read() or splice().
   template <class F>
   OpId recv(Socket socket, F&& handler) {
     return start_recv(socket, [h = std::forward<F>(handler)](Outcome& o) mutable {

@@ -15,6 +15,7 @@ enum class error : int {
   post_queue_full,     // post() from another thread found the bounded queue full
   transfer_incomplete, // the source ended before the requested length was moved
   shutting_down,       // the Engine is being destroyed: no new operation starts
+  receive_in_progress, // a recv() runs on this socket: it takes every byte, no other read may start
 };
 
 const std::error_category& error_category() noexcept;

@@ -27,6 +27,7 @@ struct Stats {
   std::uint64_t accept_pauses = 0;   // accept paused after EMFILE/ENFILE/ENOBUFS/ENOMEM or no fd slot
   std::uint64_t accepts_refused = 0; // connections closed at once: no fd slot for them
   std::uint64_t start_failures = 0;  // operations that could not start (empty OpId; see OpId::error)
+  std::uint64_t sigpipe_syscalls = 0; // epoll: syscalls keeping splice/sendfile from raising SIGPIPE (in syscalls too)
 };
 
 // How much of its capacity an Engine is using. Op and fd slots are allocated
