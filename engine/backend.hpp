@@ -135,6 +135,17 @@ class Backend {
   virtual std::size_t wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept = 0;
   // Thread-safe: make a wait() in progress (or the next one) return promptly.
   virtual void wake() noexcept = 0;
+
+  // Sticky: set when the kernel refused the backend in a way that retrying
+  // cannot mend (an io_uring_enter or io_uring_register error other than
+  // EINTR/EAGAIN/EBUSY, e.g. error::wrong_thread). From then on wait() returns
+  // 0 at once and submit() drops its request; core stops, and only destroying
+  // the backend (which makes the kernel cancel what it still holds) ends the
+  // ops in flight.
+  std::error_code fault() const noexcept { return fault_; }
+
+ protected:
+  std::error_code fault_;
 };
 
 // Factories. On failure they return nullptr with `error` set and

@@ -96,13 +96,33 @@ EngineCore::~EngineCore() {
     }
   }
   auto deadline = std::chrono::steady_clock::now() + destroy_drain_limit;
-  while (ops_.in_use() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (ops_.in_use() > 0 && !fault() && std::chrono::steady_clock::now() < deadline) {
     run_once(std::chrono::milliseconds(20));
+  }
+  if (ops_.in_use() > 0) {
+    // The backend cannot drain them: the kernel refuses this thread (the one
+    // that ran the ring exited, or still owns it) or never answered. Destroy
+    // the backend first -- closing the ring makes the kernel cancel what it
+    // still holds -- and only then end every op here.
+    backend_.reset();
+    abandon_all();
   }
   for (std::uint32_t i = 0; i < fds_.capacity(); ++i) {
     if (fds_.at(i).fd >= 0) close_slot_now(i);
   }
   backend_.reset();  // the ring goes before the memory registered with it
+}
+
+void EngineCore::abandon_all() noexcept {
+  run_deferred();
+  for (std::uint32_t i = 0; i < ops_.capacity(); ++i) {
+    Op& op = ops_.at(i);
+    if (!op.in_use) continue;
+    op.inflight_tags = 0;  // the backend is gone: no completion or notification will come
+    op.pending_notifs = 0;
+    if (!op.handler_done) finish(&op, std::make_error_code(std::errc::operation_canceled));
+    else release_if_idle(&op);
+  }
 }
 
 // ---------------------------------------------------------------- the loop --
@@ -118,12 +138,13 @@ std::size_t EngineCore::run_once(std::chrono::nanoseconds timeout) noexcept {
   return ran + n + run_deferred() + run_posted();
 }
 
-void EngineCore::run() noexcept {
-  while (!stop_.load(std::memory_order_relaxed) &&
+std::error_code EngineCore::run() noexcept {
+  while (!stop_.load(std::memory_order_relaxed) && !fault() &&
          (ops_.in_use() > 0 || post_pending_.load(std::memory_order_acquire))) {
     run_once(std::chrono::nanoseconds(-1));
   }
   stop_.store(false, std::memory_order_relaxed);
+  return fault();
 }
 
 void EngineCore::stop() noexcept {
@@ -361,7 +382,7 @@ int EngineCore::native_handle(FdRef handle) const noexcept {
 void EngineCore::close_slot_now(std::uint32_t slot) noexcept {
   FdSlot& s = fds_.at(slot);
   int fd = s.fd;
-  if (s.registered) backend_->detach_fd(slot, fd);
+  if (s.registered && backend_) backend_->detach_fd(slot, fd);
   fds_.remove(slot);
   ::close(fd);
 }
@@ -409,6 +430,7 @@ OpId EngineCore::start_close(FdRef handle, Handler handler) noexcept {
 }
 
 void EngineCore::on_recv_buffer_released(std::uint32_t id) noexcept {
+  if (!backend_) return;  // abandon_all(): the backend is gone, so is its ring
   if (caps_.buf_ring) {
     backend_->recycle_recv_buffer(id);
     ++recv_available_;

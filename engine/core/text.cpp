@@ -29,6 +29,8 @@ class ErrorCategory final : public std::error_category {
       case error::no_free_pipe: return "no free splice pipe";
       case error::post_queue_full: return "post queue full";
       case error::transfer_incomplete: return "source ended before the requested length";
+      case error::wrong_thread:
+        return "io_uring refused this thread: the Engine belongs to the thread that first ran it";
     }
     return "unknown ringxfer error";
   }

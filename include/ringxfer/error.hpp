@@ -14,6 +14,7 @@ enum class error : int {
   no_free_pipe,        // every splice pipe is in use (EngineOptions::pipe_count)
   post_queue_full,     // post() from another thread found the bounded queue full
   transfer_incomplete, // the source ended before the requested length was moved
+  wrong_thread,        // io_uring refused a thread other than the one that first ran the Engine
 };
 
 const std::error_category& error_category() noexcept;
