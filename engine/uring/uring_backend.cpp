@@ -498,6 +498,17 @@ std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanosecon
 
   io_uring_cqe* cqes[256];
   while (n < out.size()) {
+    if (io_uring_cq_ready(&ring_) == 0) {
+      // The CQ is empty but the kernel may hold more in its overflow list.
+      // Flush it here, counted: liburing's peek would enter the kernel
+      // itself, uncounted and unchecked.
+      if (!(IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) break;
+      ++stats_.syscalls;
+      ++stats_.enter_calls;
+      if (!entered(io_uring_get_events(&ring_))) break;
+      note_overflow();
+      if (io_uring_cq_ready(&ring_) == 0) break;
+    }
     unsigned want = unsigned(std::min<std::size_t>(out.size() - n, std::size(cqes)));
     unsigned got = io_uring_peek_batch_cqe(&ring_, cqes, want);
     if (got == 0) break;
