@@ -398,11 +398,13 @@ void UringBackend::submit(const Request& r) noexcept {
       io_uring_prep_cancel64(sqe, encode_user_data(r.target_op, r.target_tag), 0);
       break;
     case Opcode::cancel_fd:
-      if (r.fd.fixed_slot >= 0) {
-        io_uring_prep_cancel_fd(sqe, r.fd.fixed_slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-      } else {
-        io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-      }
+      // By the raw fd even for a registered slot: cancel matches requests by
+      // their struct file, which the slot and the fd share. Under SQPOLL the
+      // kernel thread may issue this SQE only after detach_fd() emptied the
+      // slot (a register call takes effect at once); a slot-keyed cancel
+      // then finds nothing and the requests it should end wait forever. The
+      // raw fd stays open until the close SQE queued after this one.
+      io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
       break;
     case Opcode::shutdown:
       io_uring_prep_shutdown(sqe, fd, r.flags);
