@@ -316,7 +316,9 @@ void UringBackend::park_completions() noexcept {
   ++stats_.enter_calls;
   if (!entered(io_uring_get_events(&ring_))) return;
   note_overflow();
-  while (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe != nullptr) {
+  // cq_ready first: peeking an empty CQ lets liburing enter the kernel
+  // itself (uncounted, unchecked) when the overflow flag is up.
+  while (io_uring_cq_ready(&ring_) > 0 && io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe != nullptr) {
     Completion c;
     if (translate(*cqe, c)) parked_.push_back(c);  // rare path; may grow past the reserve
     io_uring_cqe_seen(&ring_, cqe);

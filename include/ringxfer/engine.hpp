@@ -6,18 +6,18 @@
 // Threads. Construct the Engine on any thread and hand it to the thread that
 // runs it ("construct in main, run on a worker" works): the io_uring ring
 // starts disabled and is enabled, and its fd registered, by the first thread
-// that enters the kernel for it -- the first run()/run_once()/poll(), or
-// earlier if more operations are started than the SQ holds before that. From
-// then on the Engine belongs to that thread on io_uring (the ring is
-// SINGLE_ISSUER, the registered ring fd is per thread): run()/run_once()/poll()
-// from another thread end with error::wrong_thread, and the engine is stopped
-// for good. Setup calls (adopt, listen, open) are fine from the constructing
-// thread before the first run. epoll has no such tie, but write for the
-// io_uring rule. The Engine may be destroyed on any thread, also after the
-// thread that ran it has exited: what the kernel can still complete is
-// drained; if the kernel refuses this thread, the ring is closed (the kernel
-// cancels what it holds) and every op still in flight completes with
-// operation_canceled. Either way no handler is skipped.
+// that enters the kernel for it: the first run()/run_once()/poll() -- or,
+// before that, a close() of a handle, or starting more operations than the SQ
+// holds. From then on the Engine belongs to that thread on io_uring (the ring
+// is SINGLE_ISSUER, the registered ring fd is per thread): run()/run_once()/
+// poll() from another thread end with error::wrong_thread, and the engine is
+// stopped for good. Setup calls (adopt, listen, open) and starting operations
+// are fine from the constructing thread before the first run. epoll has no
+// such tie, but write for the io_uring rule. The Engine may be destroyed on
+// any thread, also after the thread that ran it has exited: what the kernel
+// can still complete is drained; if the kernel refuses this thread, the ring
+// is closed (the kernel cancels what it holds) and every op still in flight
+// completes with operation_canceled. Either way no handler is skipped.
 //
 // Errors of the loop itself. An io_uring_enter or io_uring_register error
 // other than EINTR/EAGAIN/EBUSY is never retried in a loop: run() returns it,
