@@ -65,6 +65,9 @@ struct Request {
   bool multishot = false;      // accept, recv (only if caps say so)
   bool link = false;           // the next Request runs only if this one completes in full
   bool use_buf_ring = false;   // recv: the backend picks the buffer (only if caps.buf_ring)
+  // write into a FIFO: run it where a broken pipe cannot signal the engine's
+  // thread (io_uring: IOSQE_ASYNC, so io-wq issues it; epoll: SIGPIPE shield).
+  bool fifo = false;
   std::int32_t buf_index = -1; // fixed-buffer index (send_zc/read/write), or recv buffer id
   std::int32_t flags = 0;      // MSG_* / SPLICE_F_* / shutdown how
   Target fd;
@@ -137,6 +140,17 @@ class Backend {
   virtual std::size_t wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept = 0;
   // Thread-safe: make a wait() in progress (or the next one) return promptly.
   virtual void wake() noexcept = 0;
+
+  // Sticky: set when the kernel refused the backend in a way that retrying
+  // cannot mend (an io_uring_enter or io_uring_register error other than
+  // EINTR/EAGAIN/EBUSY, e.g. error::wrong_thread). From then on wait() returns
+  // 0 at once and submit() drops its request; core stops, and only destroying
+  // the backend (which makes the kernel cancel what it still holds) ends the
+  // ops in flight.
+  std::error_code fault() const noexcept { return fault_; }
+
+ protected:
+  std::error_code fault_;
 };
 
 // Factories. On failure they return nullptr with `error` set and

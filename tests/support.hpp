@@ -75,16 +75,18 @@ inline constexpr auto short_deadline = 5s;
 
 // ---- variants ---------------------------------------------------------------
 
-enum class Variant { io_uring, epoll, io_uring_nofeatures };
+enum class Variant { io_uring, epoll, io_uring_nofeatures, io_uring_sqpoll };
 
 // RINGXFER_TEST_VARIANT: "io_uring" (default when unset), "epoll",
-// "io_uring_nofeatures". An unknown value is reported by the global fixture.
+// "io_uring_nofeatures", "io_uring_sqpoll" (every feature, plus SQPOLL). An
+// unknown value is reported by the global fixture.
 inline std::optional<Variant> parse_variant(const char* text) {
   if (text == nullptr || *text == '\0') return Variant::io_uring;
   std::string s(text);
   if (s == "io_uring") return Variant::io_uring;
   if (s == "epoll") return Variant::epoll;
   if (s == "io_uring_nofeatures") return Variant::io_uring_nofeatures;
+  if (s == "io_uring_sqpoll") return Variant::io_uring_sqpoll;
   return std::nullopt;
 }
 
@@ -98,11 +100,14 @@ inline const char* variant_name() {
     case Variant::io_uring: return "io_uring";
     case Variant::epoll: return "epoll";
     case Variant::io_uring_nofeatures: return "io_uring_nofeatures";
+    case Variant::io_uring_sqpoll: return "io_uring_sqpoll";
   }
   return "?";
 }
 
 inline bool is_uring_variant() { return variant() != Variant::epoll; }
+// io_uring with every feature on (with or without SQPOLL).
+inline bool is_full_uring_variant() { return variant() == Variant::io_uring || variant() == Variant::io_uring_sqpoll; }
 
 // The EngineOptions of the current variant. read_environment is off so a stray
 // RINGXFER_BACKEND / RINGXFER_DISABLE cannot change what is being tested.
@@ -115,6 +120,10 @@ inline ringxfer::EngineOptions variant_options() {
     case Variant::io_uring_nofeatures:
       o.backend = ringxfer::BackendKind::io_uring;
       o.disabled = ringxfer::FeatureSet::all();
+      break;
+    case Variant::io_uring_sqpoll:
+      o.backend = ringxfer::BackendKind::io_uring;
+      o.sqpoll = true;
       break;
   }
   return o;

@@ -166,7 +166,10 @@ BOOST_FIXTURE_TEST_CASE(a_flood_does_not_take_every_receive_buffer, EngineFixtur
                               << " receive buffers in one turn; " << round_trips
                               << " round trips in 500 ms, worst " << worst_ms << " ms; " << e.stats());
   BOOST_CHECK_GT(st.flood_bytes, 1 * MiB);  // the flood did flow
-  if (variant() == Variant::io_uring) {
+  if (variant() == Variant::io_uring_sqpoll) {
+    // The SQ thread, not our loop, drives the kernel's retries: there is no
+    // per-turn bound to check; the round trips below still must go on.
+  } else if (variant() == Variant::io_uring) {
     // The kernel runs a multishot recv up to 32 times per wake-up, then
     // requeues it; one io_uring_enter may run it a few times (66 to 99
     // buffers seen on 6.18). It still leaves buffers for the others.

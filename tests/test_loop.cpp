@@ -16,6 +16,9 @@ BOOST_FIXTURE_TEST_CASE(variant_is_what_was_asked, EngineFixture) {
   const ringxfer::Features& f = engine().features();
   BOOST_TEST_MESSAGE("variant " << variant_name() << ": " << f);
   switch (variant()) {
+    case Variant::io_uring_sqpoll:
+      BOOST_CHECK_MESSAGE(f.sqpoll, "SQPOLL not set up: " << f.setup_mode);
+      [[fallthrough]];
     case Variant::io_uring:
       BOOST_CHECK(f.backend == BackendKind::io_uring);
       BOOST_CHECK(f.disabled.empty());

@@ -22,7 +22,7 @@ struct VariantGate {
     const char* text = std::getenv("RINGXFER_TEST_VARIANT");
     if (!rxtest::parse_variant(text)) {
       std::cerr << "ringxfer-conformance: unknown RINGXFER_TEST_VARIANT='" << text
-                << "' (expected io_uring, epoll or io_uring_nofeatures)\n";
+                << "' (expected io_uring, epoll, io_uring_nofeatures or io_uring_sqpoll)\n";
       std::exit(2);
     }
     // Count SIGPIPE instead of dying from it: a test can then assert that the

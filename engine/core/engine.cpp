@@ -8,11 +8,18 @@ namespace ringxfer {
 Engine::Engine(EngineOptions options) : core_(std::make_unique<detail::EngineCore>(std::move(options))) {}
 Engine::~Engine() = default;
 
-void Engine::run() { core_->run(); }
+std::error_code Engine::run() { return core_->run(); }
+std::size_t Engine::run_once(std::chrono::milliseconds timeout, std::error_code& error) {
+  std::size_t n = core_->run_once(timeout);
+  error = core_->fault();
+  return n;
+}
 std::size_t Engine::run_once(std::chrono::milliseconds timeout) { return core_->run_once(timeout); }
+std::size_t Engine::poll(std::error_code& error) { return run_once(std::chrono::milliseconds::zero(), error); }
 std::size_t Engine::poll() { return core_->run_once(std::chrono::nanoseconds::zero()); }
 void Engine::stop() noexcept { core_->stop(); }
 bool Engine::stopped() const noexcept { return core_->stopped(); }
+std::error_code Engine::error() const noexcept { return core_->fault(); }
 std::error_code Engine::post(Task task) noexcept { return core_->post(std::move(task)); }
 void Engine::wake() noexcept { core_->wake(); }
 std::size_t Engine::in_flight() const noexcept { return core_->in_flight(); }

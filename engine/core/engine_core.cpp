@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -131,17 +132,18 @@ EngineCore::~EngineCore() {
     return !deferred_.empty();
   };
   auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
-  while (requests_in_flight() && std::chrono::steady_clock::now() < deadline) {
+  while (requests_in_flight() && !fault() && std::chrono::steady_clock::now() < deadline) {
     run_once(std::chrono::milliseconds(20));
   }
-  // Past the limit the kernel still holds some requests. Their handlers run
-  // now, so invariant 1 still holds; their completions, if they ever come, go
-  // with the ring. Nothing touches the backend after it is reset below.
-  run_deferred();
-  for (std::uint32_t i = 0; i < ops_.allocated(); ++i) {
-    Op& op = ops_.at(i);
-    if (op.in_use && !op.handler_done) finish(&op, canceled, op.done);
-    run_deferred();
+  if (ops_.in_use() > 0) {
+    // What is left cannot be drained: notifications still to come, a kernel
+    // that refuses this thread (the one that ran the ring exited, or still
+    // owns it), or one that did not answer in drain_timeout. Destroy the
+    // backend first -- closing the ring makes the kernel cancel what it still
+    // holds -- and only then end every op here: every handler still runs
+    // once, and nothing touches the backend after it is gone.
+    backend_.reset();
+    abandon_all();
   }
   for (std::uint32_t i = 0; i < fds_.allocated(); ++i) {
     if (fds_.at(i).fd >= 0) close_slot_now(i);
@@ -154,6 +156,18 @@ EngineCore::~EngineCore() {
 
 SlotUsage EngineCore::slot_usage() const noexcept {
   return {ops_.in_use(), ops_.capacity(), fds_.in_use(), fds_.capacity()};
+}
+
+void EngineCore::abandon_all() noexcept {
+  run_deferred();
+  for (std::uint32_t i = 0; i < ops_.allocated(); ++i) {
+    Op& op = ops_.at(i);
+    if (!op.in_use) continue;
+    op.inflight_tags = 0;  // the backend is gone: no completion or notification will come
+    op.pending_notifs = 0;
+    if (!op.handler_done) finish(&op, std::make_error_code(std::errc::operation_canceled));
+    else release_if_idle(&op);
+  }
 }
 
 // ---------------------------------------------------------------- the loop --
@@ -169,12 +183,13 @@ std::size_t EngineCore::run_once(std::chrono::nanoseconds timeout) noexcept {
   return ran + n + run_deferred() + run_posted();
 }
 
-void EngineCore::run() noexcept {
-  while (!stop_.load(std::memory_order_relaxed) &&
+std::error_code EngineCore::run() noexcept {
+  while (!stop_.load(std::memory_order_relaxed) && !fault() &&
          (ops_.in_use() > 0 || post_pending_.load(std::memory_order_acquire))) {
     run_once(std::chrono::nanoseconds(-1));
   }
   stop_.store(false, std::memory_order_relaxed);
+  return fault();
 }
 
 void EngineCore::stop() noexcept {
@@ -374,6 +389,8 @@ std::error_code EngineCore::register_fd(int fd, bool is_socket, FdRef& out) noex
   if (slot == invalid_slot) return make_error_code(error::no_free_fd_slot);
   // A failed registration is not fatal: the slot is used with its plain fd.
   fds_.at(slot).registered = !backend_->attach_fd(slot, fd, is_socket);
+  struct stat st {};
+  fds_.at(slot).is_fifo = !is_socket && ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
   out = fds_.ref(slot);
   return {};
 }
@@ -434,7 +451,7 @@ int EngineCore::native_handle(FdRef handle) const noexcept {
 void EngineCore::close_slot_now(std::uint32_t slot) noexcept {
   FdSlot& s = fds_.at(slot);
   int fd = s.fd;
-  if (s.registered) backend_->detach_fd(slot, fd);
+  if (s.registered && backend_) backend_->detach_fd(slot, fd);
   if (!s.closing) fds_.retire(slot);
   fds_.free(slot);
   ::close(fd);
@@ -475,9 +492,9 @@ void EngineCore::finalize_slot(std::uint32_t slot) noexcept {
   // slot's next fd.
   FdSlot& s = fds_.at(slot);
   int fd = s.fd;
-  if (s.registered) backend_->detach_fd(slot, fd);
+  if (s.registered && backend_) backend_->detach_fd(slot, fd);
   s.registered = false;
-  if (Op* op = s.close_op) {
+  if (Op* op = s.close_op; op != nullptr && backend_) {
     op->close_slot = slot;
     Request r;
     r.opcode = Opcode::close;
@@ -611,6 +628,7 @@ void EngineCore::cancel_queued_writers(FdSlot& s) noexcept {
 }
 
 void EngineCore::on_recv_buffer_released(std::uint32_t id) noexcept {
+  if (!backend_) return;  // abandon_all(): the backend is gone, so is its ring
   if (caps_.buf_ring) {
     backend_->recycle_recv_buffer(id);
     ++recv_available_;

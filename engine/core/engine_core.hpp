@@ -50,9 +50,11 @@ class EngineCore {
 
   // ---- loop
   std::size_t run_once(std::chrono::nanoseconds timeout) noexcept;
-  void run() noexcept;
+  std::error_code run() noexcept;
   void stop() noexcept;
-  bool stopped() const noexcept { return stop_.load(std::memory_order_relaxed); }
+  bool stopped() const noexcept { return stop_.load(std::memory_order_relaxed) || fault(); }
+  // The backend's sticky error (Backend::fault): the loop cannot go on.
+  std::error_code fault() const noexcept { return backend_ ? backend_->fault() : std::error_code(); }
   std::error_code post(Task task) noexcept;
   void wake() noexcept { backend_->wake(); }
   std::size_t in_flight() const noexcept { return std::size_t(stats_.ops_started - stats_.ops_completed); }
@@ -101,6 +103,9 @@ class EngineCore {
   void finish(Op* op, Outcome& outcome) noexcept;
   void finish(Op* op, std::error_code error, std::size_t bytes = 0) noexcept;
   void release_if_idle(Op* op) noexcept;
+  // Destruction with the backend gone: every op left ends with
+  // operation_canceled (its handler runs once) and its slot is freed.
+  void abandon_all() noexcept;
   // The op takes the buffer from the lease (it is the engine's until the op
   // ends). An empty lease fails the op with invalid_argument: returns false.
   bool take_buffer(Op* op, Buffer& buffer) noexcept;

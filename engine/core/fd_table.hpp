@@ -28,6 +28,7 @@ struct FdSlot {
   int fd = -1;
   std::uint32_t generation = 1;  // handles start at 1: a zeroed FdRef never resolves
   bool is_socket = false;
+  bool is_fifo = false;          // a pipe or FIFO (a write into it may raise SIGPIPE)
   bool registered = false;       // the backend attached it (fixed table / epoll set)
   bool closing = false;          // retired: handles are stale, the fd is not closed yet
   std::uint32_t pins = 0;        // ops that may still have requests naming this slot

@@ -113,6 +113,7 @@ void EngineCore::splice_step(Op* op) noexcept {
     if (op->chunk_done < op->chunk) {
       r.fd = r.fd_out;
       r.opcode = out->is_socket ? Opcode::send : Opcode::write;
+      r.fifo = out->is_fifo;
       r.flags = out->is_socket ? MSG_NOSIGNAL : 0;
       r.addr = base + op->chunk_done;
       r.len = std::uint32_t(op->chunk - op->chunk_done);

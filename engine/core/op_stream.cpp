@@ -396,6 +396,7 @@ void EngineCore::submit_out_chunk(Op* op) noexcept {
       r.flags = slot->is_socket ? MSG_NOSIGNAL : 0;
       r.offset = op->offset_out >= 0 ? op->offset_out + std::int64_t(op->done) : -1;
       r.buf_index = fixed && !slot->is_socket ? op->buffer : -1;
+      r.fifo = slot->is_fifo;
       break;
     default:
       r.opcode = Opcode::send;

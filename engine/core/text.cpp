@@ -31,6 +31,8 @@ class ErrorCategory final : public std::error_category {
       case error::transfer_incomplete: return "source ended before the requested length";
       case error::shutting_down: return "the engine is being destroyed";
       case error::receive_in_progress: return "a recv() is running on this socket";
+      case error::wrong_thread:
+        return "io_uring refused this thread: the Engine belongs to the thread that first ran it";
     }
     return "unknown ringxfer error";
   }

@@ -2,23 +2,31 @@
 //   - one submit-and-wait per loop turn; a batch of CQEs is copied out and the
 //     CQ advanced before core runs any handler (reap first, dispatch second);
 //   - a full SQ is handled in get_sqe() and nowhere else; CQ overflow in
-//     note_overflow() and nowhere else;
+//     note_overflow() and nowhere else; every io_uring_enter/register result
+//     goes through entered()/refused(): an error retrying cannot mend sets
+//     the sticky fault instead of being looped on;
+//   - the ring is enabled, and its fd registered, by the first thread that
+//     enters the kernel for it (enable_on_this_thread()): SINGLE_ISSUER and
+//     the registered ring fd both tie the ring to one thread;
 //   - registered sockets go in with IOSQE_FIXED_FILE; the BufferPool is
 //     registered as fixed buffers (one iovec per buffer, index == pool index)
 //     and its receive part is a provided-buffer ring (group 0).
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "core/buffer_pool.hpp"
 #include "core/op.hpp"
+#include "ringxfer/error.hpp"
 #include "uring/uring_setup.hpp"
 
 namespace ringxfer::detail {
@@ -54,6 +62,14 @@ class UringBackend final : public Backend {
   io_uring_sqe* get_sqe() noexcept;
   void reserve_sqes(unsigned n) noexcept;  // flush until n SQEs are free
   int flush() noexcept;  // submit what is queued, without waiting
+  // Before any io_uring_enter: the first caller's thread enables the ring and
+  // registers its fd. False once the backend is faulted.
+  bool enable_on_this_thread() noexcept;
+  // Classify an io_uring_enter result: true if the loop may go on (success,
+  // EINTR, ETIME, EAGAIN/EBUSY), else the fault is set.
+  bool entered(int result) noexcept;
+  // An io_uring_register that had to work failed: set the fault.
+  void refused(int result) noexcept;
   void note_overflow() noexcept;
   void park_completions() noexcept;
   void arm_wake() noexcept;
@@ -72,6 +88,13 @@ class UringBackend final : public Backend {
   io_uring ring_{};
   bool ring_ready_ = false;
   bool defer_taskrun_ = false;
+  bool sqpoll_ = false;
+  bool owned_ = false;          // a thread has entered the kernel for this ring
+  std::thread::id owner_;       // ... this one
+  bool overflow_seen_ = false;  // IORING_SQ_CQ_OVERFLOW was set at the last look
+  // Where a request goes once the backend is faulted: nowhere (the ring is
+  // dead; destroying it cancels what the kernel holds, core ends the ops).
+  io_uring_sqe scratch_sqe_{};
   unsigned zc_flags_ = 0;
   int wake_fd_ = -1;
   std::uint64_t wake_value_ = 0;
@@ -98,8 +121,9 @@ std::error_code UringBackend::init() noexcept {
   features_.io_uring_usable = true;
   defer_taskrun_ = features_.setup_mode.find("defer_taskrun") != std::string::npos;
   features_.sqpoll = features_.setup_mode.find("sqpoll") != std::string::npos;
-  // The registered ring fd spares io_uring_enter an fget/fput per call.
-  features_.registered_ring_fd = io_uring_register_ring_fd(&ring_) == 1;
+  sqpoll_ = features_.sqpoll;
+  // The ring fd is registered by the thread that first runs the ring
+  // (enable_on_this_thread): a registered ring fd is valid in its own task only.
   parked_.reserve(ring_.cq.ring_entries);
 
   const FeatureSet& off = options_.disabled;
@@ -136,6 +160,7 @@ std::error_code UringBackend::attach_fd(std::uint32_t slot, int fd, bool) noexce
   if (!caps_.fixed_files) return std::make_error_code(std::errc::not_supported);
   ++stats_.syscalls;
   int r = io_uring_register_files_update(&ring_, slot, &fd, 1);
+  if (r == -EEXIST) refused(r);  // another thread owns the ring: not a per-fd matter
   return r < 0 ? std::error_code(-r, std::system_category()) : std::error_code();
 }
 
@@ -145,7 +170,10 @@ void UringBackend::detach_fd(std::uint32_t slot, int) noexcept {
   // 8), so nothing queued can still need the entry: no flush first.
   int none = -1;
   ++stats_.syscalls;
-  io_uring_register_files_update(&ring_, slot, &none, 1);
+  // If the slot cannot be emptied it still names the old file: the ring can
+  // no longer be trusted with this slot, so that is a fault, not a shrug.
+  int r = io_uring_register_files_update(&ring_, slot, &none, 1);
+  if (r < 0) refused(r);
 }
 
 std::error_code UringBackend::attach_buffers(BufferPool& pool) noexcept {
@@ -209,34 +237,96 @@ void UringBackend::recycle_recv_buffer(std::uint32_t id) noexcept {
 
 io_uring_sqe* UringBackend::get_sqe() noexcept {
   reserve_sqes(1);
-  return io_uring_get_sqe(&ring_);
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (sqe == nullptr) {  // a faulted ring takes nothing more: the request goes nowhere
+    scratch_sqe_ = {};
+    return &scratch_sqe_;
+  }
+  return sqe;
 }
 
 void UringBackend::reserve_sqes(unsigned n) noexcept {
   // The one place that decides what a full SQ means: submit what is there
   // until n entries are free. If the kernel refuses (CQ overflowing), park
-  // completions until it takes the batch.
-  while (io_uring_sq_space_left(&ring_) < n) {
-    ++stats_.sq_full;
+  // completions until it takes the batch. With SQPOLL the kernel thread
+  // frees entries when it gets to them: sleep until it has (SQ_WAIT), do not
+  // spin on the submit. A faulted ring takes nothing more.
+  if (io_uring_sq_space_left(&ring_) >= n) return;
+  ++stats_.sq_full;
+  while (io_uring_sq_space_left(&ring_) < n && !fault_) {
     int r = flush();
-    if (r == -EBUSY || r == -EAGAIN) park_completions();
+    if (r == -EBUSY || r == -EAGAIN) {
+      park_completions();
+    } else if (sqpoll_ && io_uring_sq_space_left(&ring_) < n && enable_on_this_thread()) {
+      ++stats_.syscalls;
+      ++stats_.enter_calls;
+      entered(io_uring_sqring_wait(&ring_));
+    }
   }
 }
 
 int UringBackend::flush() noexcept {
   if (io_uring_sq_ready(&ring_) == 0) return 0;
+  if (!enable_on_this_thread()) return -EBADFD;
+  // With SQPOLL, submit only publishes the tail; it enters the kernel only
+  // to wake a sleeping poller.
+  if (!sqpoll_ || (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_NEED_WAKEUP)) {
+    ++stats_.syscalls;
+    ++stats_.enter_calls;
+  }
+  int r = io_uring_submit(&ring_);
+  entered(r);
+  return r;
+}
+
+bool UringBackend::enable_on_this_thread() noexcept {
+  if (owned_) return !fault_;
+  owned_ = true;
+  owner_ = std::this_thread::get_id();
+  if (ring_.flags & IORING_SETUP_R_DISABLED) {
+    // liburing 2.3 declares io_uring_enable_rings() but does not export it.
+    ++stats_.syscalls;
+    if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
+      refused(-errno);
+      return false;
+    }
+  }
+  // The registered ring fd spares io_uring_enter an fget/fput per call. If
+  // the kernel lacks it (< 5.18) the plain fd serves.
   ++stats_.syscalls;
-  ++stats_.enter_calls;
-  return io_uring_submit(&ring_);
+  features_.registered_ring_fd = io_uring_register_ring_fd(&ring_) == 1;
+  return true;
+}
+
+bool UringBackend::entered(int r) noexcept {
+  // EINTR: a signal, go round again. ETIME: the wait timed out. EAGAIN and
+  // EBUSY: the CQ is overflowing or the kernel is short of memory; reaping
+  // makes room (get_sqe and park_completions handle it at submit).
+  if (r >= 0 || r == -EINTR || r == -ETIME || r == -EAGAIN || r == -EBUSY) return true;
+  refused(r);
+  return false;
+}
+
+void UringBackend::refused(int r) noexcept {
+  if (fault_) return;
+  // SINGLE_ISSUER answers another task with EEXIST; another thread's
+  // registered ring fd index is EINVAL or EBADF in this one. Name the cause.
+  bool foreign = owned_ && std::this_thread::get_id() != owner_;
+  bool ring_fd_index = features_.registered_ring_fd && (r == -EINVAL || r == -EBADF);
+  if (foreign && (r == -EEXIST || ring_fd_index)) fault_ = make_error_code(error::wrong_thread);
+  else fault_ = std::error_code(-r, std::system_category());
 }
 
 void UringBackend::park_completions() noexcept {
   io_uring_cqe* cqe = nullptr;
+  if (!enable_on_this_thread()) return;
   ++stats_.syscalls;
   ++stats_.enter_calls;
-  io_uring_get_events(&ring_);
+  if (!entered(io_uring_get_events(&ring_))) return;
   note_overflow();
-  while (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe != nullptr) {
+  // cq_ready first: peeking an empty CQ lets liburing enter the kernel
+  // itself (uncounted, unchecked) when the overflow flag is up.
+  while (io_uring_cq_ready(&ring_) > 0 && io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe != nullptr) {
     Completion c;
     if (translate(*cqe, c)) parked_.push_back(c);  // rare path; may grow past the reserve
     io_uring_cqe_seen(&ring_, cqe);
@@ -326,11 +416,13 @@ void UringBackend::submit(const Request& r) noexcept {
       io_uring_prep_cancel64(sqe, encode_user_data(r.target_op, r.target_tag), 0);
       break;
     case Opcode::cancel_fd:
-      if (r.fd.fixed_slot >= 0) {
-        io_uring_prep_cancel_fd(sqe, r.fd.fixed_slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-      } else {
-        io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-      }
+      // By the raw fd even for a registered slot: cancel matches requests by
+      // their struct file, which the slot and the fd share. Under SQPOLL the
+      // kernel thread may issue this SQE only after detach_fd() emptied the
+      // slot (a register call takes effect at once); a slot-keyed cancel
+      // then finds nothing and the requests it should end wait forever. The
+      // raw fd stays open until the close SQE queued after this one.
+      io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
       break;
     case Opcode::shutdown:
       io_uring_prep_shutdown(sqe, fd, r.flags);
@@ -344,6 +436,10 @@ void UringBackend::submit(const Request& r) noexcept {
       break;
   }
   if (r.link) sqe->flags |= IOSQE_IO_LINK;
+  // A write into a FIFO whose reader is gone raises SIGPIPE in whichever
+  // thread issues it: inline that is the engine's thread, from io-wq it is a
+  // kernel worker that ignores it.
+  if (r.fifo) sqe->flags |= IOSQE_ASYNC;
   io_uring_sqe_set_data64(sqe, r.op != nullptr ? encode_user_data(r.op, r.tag) : ignore_token);
   ++stats_.sqes;
 }
@@ -354,9 +450,11 @@ void UringBackend::note_overflow() noexcept {
   // The one place for CQ overflow. With IORING_FEAT_NODROP the kernel keeps
   // the overflowed CQEs and flushes them back as we make room; we count it so
   // the operator can size the CQ.
-  if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) {
-    ++stats_.cq_overflows;
-  }
+  // Count events, not loop turns: the flag stays set while the kernel's
+  // backlog drains, which can take many turns.
+  bool overflowing = (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0;
+  if (overflowing && !overflow_seen_) ++stats_.cq_overflows;
+  overflow_seen_ = overflowing;
 }
 
 bool UringBackend::translate(const io_uring_cqe& cqe, Completion& c) noexcept {
@@ -394,6 +492,9 @@ std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanosecon
     out[n++] = parked_.front();
     parked_.erase(parked_.begin());
   }
+  // A faulted ring is not entered again, nor read: core stops, and what the
+  // kernel still holds is cancelled when the ring is destroyed.
+  if (!enable_on_this_thread()) return n;
   bool have = n > 0 || io_uring_cq_ready(&ring_) > 0;
   if (have || timeout.count() == 0) {
     // Nothing to wait for. With DEFER_TASKRUN completions are only posted
@@ -401,12 +502,12 @@ std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanosecon
     if (io_uring_sq_ready(&ring_) > 0 || (defer_taskrun_ && !have)) {
       ++stats_.syscalls;
       ++stats_.enter_calls;
-      io_uring_submit_and_get_events(&ring_);
+      entered(io_uring_submit_and_get_events(&ring_));
     }
   } else if (timeout.count() < 0) {
     ++stats_.syscalls;
     ++stats_.enter_calls;
-    io_uring_submit_and_wait(&ring_, 1);
+    entered(io_uring_submit_and_wait(&ring_, 1));
   } else {
     __kernel_timespec ts;
     ts.tv_sec = timeout.count() / 1'000'000'000;
@@ -414,12 +515,24 @@ std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanosecon
     io_uring_cqe* cqe = nullptr;
     ++stats_.syscalls;
     ++stats_.enter_calls;
-    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    entered(io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr));
   }
+  if (fault_) return n;
   note_overflow();
 
   io_uring_cqe* cqes[256];
   while (n < out.size()) {
+    if (io_uring_cq_ready(&ring_) == 0) {
+      // The CQ is empty but the kernel may hold more in its overflow list.
+      // Flush it here, counted: liburing's peek would enter the kernel
+      // itself, uncounted and unchecked.
+      if (!(IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) break;
+      ++stats_.syscalls;
+      ++stats_.enter_calls;
+      if (!entered(io_uring_get_events(&ring_))) break;
+      note_overflow();
+      if (io_uring_cq_ready(&ring_) == 0) break;
+    }
     unsigned want = unsigned(std::min<std::size_t>(out.size() - n, std::size(cqes)));
     unsigned got = io_uring_peek_batch_cqe(&ring_, cqes, want);
     if (got == 0) break;

@@ -43,11 +43,17 @@ int setup_ring(io_uring& ring, const EngineOptions& options, std::string& mode) 
   bool defer = !options.disabled.has(Feature::defer_taskrun);
   Attempt attempts[4];
   int n = 0;
+  // SINGLE_ISSUER binds the ring to the task that creates it -- unless it
+  // starts disabled: then to the task that enables it (IORING_REGISTER_
+  // ENABLE_RINGS). The backend enables it on its first io_uring_enter, so an
+  // Engine built on one thread can run on another. Registering files and
+  // buffers before that is allowed from any thread.
+  constexpr unsigned late_issuer = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_R_DISABLED;
   if (options.sqpoll) {
-    attempts[n++] = {"sqpoll|single_issuer", IORING_SETUP_SQPOLL | IORING_SETUP_SINGLE_ISSUER};
+    attempts[n++] = {"sqpoll|single_issuer", IORING_SETUP_SQPOLL | late_issuer};
     attempts[n++] = {"sqpoll", IORING_SETUP_SQPOLL};
   } else if (defer) {
-    attempts[n++] = {"single_issuer|defer_taskrun", IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
+    attempts[n++] = {"single_issuer|defer_taskrun", late_issuer | IORING_SETUP_DEFER_TASKRUN};
   }
   attempts[n++] = {"coop_taskrun", IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG};
   attempts[n++] = {"plain", 0};

@@ -1,8 +1,28 @@
 #pragma once
 // Engine: one per thread. It owns a backend (io_uring or epoll), an FdTable, a
-// BufferPool, a pipe pool and preallocated op slots. Only post() and wake() may
-// be called from other threads, and the Engine is run by the thread that
-// created it (the io_uring ring is set up SINGLE_ISSUER).
+// BufferPool, a pipe pool and preallocated op slots. Only post(), wake() and
+// stop() may be called from other threads.
+//
+// Threads. Construct the Engine on any thread and hand it to the thread that
+// runs it ("construct in main, run on a worker" works): the io_uring ring
+// starts disabled and is enabled, and its fd registered, by the first thread
+// that enters the kernel for it: the first run()/run_once()/poll() -- or,
+// before that, a close() of a handle, or starting more operations than the SQ
+// holds. From then on the Engine belongs to that thread on io_uring (the ring
+// is SINGLE_ISSUER, the registered ring fd is per thread): run()/run_once()/
+// poll() from another thread end with error::wrong_thread, and the engine is
+// stopped for good. Setup calls (adopt, listen, open) and starting operations
+// are fine from the constructing thread before the first run. epoll has no
+// such tie, but write for the io_uring rule. The Engine may be destroyed on
+// any thread, also after the thread that ran it has exited: what the kernel
+// can still complete is drained; if the kernel refuses this thread, the ring
+// is closed (the kernel cancels what it holds) and every op still in flight
+// completes with operation_canceled. Either way no handler is skipped.
+//
+// Errors of the loop itself. An io_uring_enter or io_uring_register error
+// other than EINTR/EAGAIN/EBUSY is never retried in a loop: run() returns it,
+// run_once()/poll() give it through their error_code overloads (and return 0
+// at once from then on), error() keeps it and stopped() is true.
 //
 // Every operation that starts completes exactly once (DESIGN invariant 1): its
 // handler runs with a result, an error, or std::errc::operation_canceled — also
@@ -32,8 +52,9 @@
 // such flag, so on epoll the engine blocks SIGPIPE in its thread around them
 // and takes the signal they raised (Stats::sigpipe_syscalls; one
 // rt_sigprocmask pair per loop turn that splices). The process's signal
-// dispositions are never changed. Known gap: on io_uring, write() into a pipe
-// whose reader is gone still raises SIGPIPE (tests/test_sigpipe.cpp).
+// dispositions are never changed. On io_uring, a write into a pipe or FIFO
+// goes to the kernel's worker threads (IOSQE_ASYNC), where a broken pipe
+// raises no signal in the engine's thread.
 //
 // Fairness: one loop turn runs the tasks that were posted when it began (a
 // task that posts itself runs again next turn, after I/O and timers), and on
@@ -99,15 +120,23 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // ---- the loop -----------------------------------------------------------
-  // Runs until stop() or until no operation is in flight and nothing is posted.
-  void run();
+  // Runs until stop() or until no operation is in flight and nothing is
+  // posted: returns {}; or until the backend fails (see "Errors" above):
+  // returns that error.
+  std::error_code run();
   // One loop turn: submit, wait up to `timeout` for at least one completion,
-  // dispatch. Returns the number of handlers run.
+  // dispatch. Returns the number of handlers run; `error` is set if the
+  // backend failed (the engine is then stopped for good).
+  std::size_t run_once(std::chrono::milliseconds timeout, std::error_code& error);
   std::size_t run_once(std::chrono::milliseconds timeout);
   // One loop turn that does not wait.
+  std::size_t poll(std::error_code& error);
   std::size_t poll();
   void stop() noexcept;
+  // True after stop() until run() returns, and for good after a backend error.
   bool stopped() const noexcept;
+  // The backend error that stopped the engine for good; {} while it works.
+  std::error_code error() const noexcept;
   // Thread-safe: queue `task` to run on the engine's thread and wake it. The
   // queue is bounded; a full queue returns error::post_queue_full.
   std::error_code post(Task task) noexcept;

@@ -16,6 +16,7 @@ enum class error : int {
   transfer_incomplete, // the source ended before the requested length was moved
   shutting_down,       // the Engine is being destroyed: no new operation starts
   receive_in_progress, // a recv() runs on this socket: it takes every byte, no other read may start
+  wrong_thread,        // io_uring refused a thread other than the one that first ran the Engine
 };
 
 const std::error_category& error_category() noexcept;
