@@ -9,6 +9,7 @@
 #include <iostream>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <string_view>
 
 #include "ringxfer/engine.hpp"
@@ -18,14 +19,24 @@ namespace {
 
 constexpr std::size_t max_request_bytes = 16 * 1024;
 
-bool has_token_ci(std::string_view headers, std::string_view name, std::string_view token) {
-  std::string lower(headers);
+// The value of header `name` (lower case, spaces trimmed), or nullopt.
+std::optional<std::string> header_value(std::string_view head, std::string_view name) {
+  std::string lower(head);
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   std::string needle = "\r\n" + std::string(name) + ":";
   auto at = lower.find(needle);
-  if (at == std::string::npos) return false;
-  auto end = lower.find("\r\n", at + needle.size());
-  return lower.substr(at + needle.size(), end - at - needle.size()).find(token) != std::string::npos;
+  if (at == std::string::npos) return std::nullopt;
+  auto begin = at + needle.size();
+  auto end = lower.find("\r\n", begin);
+  std::string value = lower.substr(begin, end - begin);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+  return value;
+}
+
+bool has_token(std::string_view head, std::string_view name, std::string_view token) {
+  auto value = header_value(head, name);
+  return value && value->find(token) != std::string::npos;
 }
 
 }  // namespace
@@ -143,13 +154,12 @@ struct MetricsServer::State {
       respond(en, c, 505, "HTTP Version Not Supported", "", true);
       return;
     }
-    if (has_token_ci(head, "content-length", "") || has_token_ci(head, "transfer-encoding", "")) {
-      // No request here has a body; refuse rather than misread the stream.
-      respond(en, c, 400, "Bad Request", "", true);
-      return;
-    }
-    bool close_after = version == "HTTP/1.0" ? !has_token_ci(head, "connection", "keep-alive")
-                                             : has_token_ci(head, "connection", "close");
+    bool close_after = version == "HTTP/1.0" ? !has_token(head, "connection", "keep-alive")
+                                             : has_token(head, "connection", "close");
+    // No request here needs a body, and none is read: after a request that
+    // has one, answer and close rather than misread the stream.
+    auto length = header_value(head, "content-length");
+    if ((length && *length != "0") || header_value(head, "transfer-encoding")) close_after = true;
     std::string_view path = target.substr(0, target.find('?'));
     if (method != "GET" && method != "HEAD") {
       respond(en, c, 405, "Method Not Allowed", "", close_after, "Allow: GET, HEAD\r\n");

@@ -359,6 +359,9 @@ RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers)
         std::_Exit(exit_failure);
       }
       result.interrupted = true;
+      std::cerr << "ringxfer " << config.command << ": " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                << ": draining (up to " << std::chrono::duration<double>(config.drain_timeout).count()
+                << " s; a second signal exits at once)\n";
       request_drain();
     }
     if (run.start_failed.load() && !failed_seen) {
