@@ -208,6 +208,7 @@ def case_echo_load():
                        "--warmup", "0.2"]):
             r, result = load(server.address, *extra)
             expect(r.returncode == 0, f"load {extra} exited {r.returncode}: {r.stderr}")
+            expect(r.stderr == "", f"load wrote to a stderr that is not a terminal: {r.stderr!r}")
             expect(result["errors"] == 0 and result["mismatches"] == 0, f"load {extra}: {result}")
             if "--requests" in extra:
                 n = int(extra[extra.index("--requests") + 1])
@@ -355,6 +356,35 @@ def case_load_interrupted():
         expect(p.returncode == 0, f"interrupted load exited {p.returncode}: {err}")
         result = json.loads(out)
         expect(result["messages"] > 0 and result["errors"] == 0 and result["seconds"] < 5, f"{result}")
+
+
+def case_progress_tty():
+    """On a terminal, load rewrites one progress line at most 4 times a second."""
+    import pty
+    with Server("echo") as server:
+        master, slave = pty.openpty()
+        t0 = time.monotonic()
+        p = subprocess.Popen([ARGS.bin, "load", "--to", server.address, "--duration", "1.5"] + backend_args(),
+                             stdout=subprocess.PIPE, stderr=slave, text=True)
+        os.close(slave)
+        out, _ = p.communicate(timeout=20)
+        took = time.monotonic() - t0
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        expect(p.returncode == 0, f"load exited {p.returncode}")
+        updates = seen.count(b"msgs/s")
+        expect(updates >= 2, f"no progress on a terminal: {seen!r}")
+        expect(updates <= 4 * took + 1, f"{updates} progress updates in {took:.2f} s")
+        expect(b"\n" not in seen.replace(b"\r\n", b""), f"progress is not one rewritten line: {seen!r}")
+        expect(out.startswith("load: "), f"result line: {out!r}")
 
 
 def case_metrics():
