@@ -334,6 +334,12 @@ def case_drain_restart():
         expect(code == 0, f"exit {code} after the drain timeout")
         expect(0.4 < took < 3, f"drain with an idle connection took {took:.2f} s (timeout 0.5 s)")
         expect(c.recv(1) == b"", "idle connection not closed")
+    # A signal right after "listening on" drains too (it used to kill the
+    # process when it came before the signal thread took over).
+    for _ in range(5):
+        with Server("echo") as server:
+            code = server.stop(signal.SIGTERM)
+            expect(code == 0, f"SIGTERM at once after start: exit {code}")
     # A second signal exits at once, with 1.
     with Server("echo", ["--drain-timeout", "30"]) as server:
         c = socket.create_connection(("127.0.0.1", server.port), timeout=5)

@@ -251,6 +251,7 @@ int echo_command(std::span<const std::string_view> args) {
   add_common_flags(parser, common);
   if (int code = parser.parse(args); code >= 0) return code;
 
+  block_signals();
   raise_fd_limit();
   std::vector<int> fds;
   Address bound;

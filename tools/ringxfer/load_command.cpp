@@ -495,6 +495,7 @@ int load_command(std::span<const std::string_view> args) {
   plan.to = client.to;
   plan.pattern = make_pattern(plan.size);
 
+  block_signals();
   raise_fd_limit();
   std::uint32_t threads = std::min(common.threads, plan.connections);
   common.threads = threads;

@@ -301,6 +301,17 @@ void Thread::begin_drain() {
 
 }  // namespace
 
+sigset_t block_signals() noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
 RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers) {
   RunResult result;
   Run run(config, workers.size());
@@ -308,14 +319,7 @@ RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers)
 
   // Every thread made from here on inherits this mask: signals reach only the
   // sigtimedwait below, never an engine thread in the middle of a handler.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR1);
-  sigset_t old;
-  ::pthread_sigmask(SIG_BLOCK, &set, &old);
-  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t set = block_signals();
 
   std::vector<std::unique_ptr<Thread>> threads;
   std::vector<std::thread> joins;
@@ -384,7 +388,6 @@ RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers)
   timespec zero{};
   while (::sigtimedwait(&set, nullptr, &zero) > 0) {
   }
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return result;
 }
 

@@ -18,6 +18,8 @@
 // its results after run_workers() returns; the engine threads are joined by
 // then. With RunConfig::metrics, a separate thread with its own Engine serves
 // GET /metrics from snapshots of every engine thread.
+#include <signal.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -86,6 +88,13 @@ struct RunResult {
 };
 
 RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers);
+
+// Blocks SIGINT, SIGTERM (and SIGUSR1, the runner's own wake-up) in the
+// calling thread and ignores SIGPIPE. Call it before saying "listening": a
+// signal that comes between that line and run_workers() is then taken by the
+// runner (it drains) instead of killing the process. run_workers() calls it
+// too; the signals stay blocked afterwards (pending ones are consumed).
+sigset_t block_signals() noexcept;
 
 // Prints each thread's Stats on stderr (for --stats).
 void print_stats(const std::vector<ThreadSnapshot>& threads);
