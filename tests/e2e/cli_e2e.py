@@ -397,7 +397,13 @@ def case_metrics():
     with Server("echo", metrics=True) as server:
         r, result = load(server.address, "--connections", "4", "--size", "100", "--requests", "4000")
         expect(r.returncode == 0, f"load failed: {r.stderr}")
-        status, ctype, body = scrape(server.metrics_port)
+        # load has closed its connections; the server sees that a moment later.
+        deadline = time.monotonic() + 5
+        while True:
+            status, ctype, body = scrape(server.metrics_port)
+            if "\nringxfer_echo_open_connections 0\n" in body or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         expect(status == 200, f"/metrics status {status}")
         expect(ctype.startswith("text/plain; version=0.0.4"), f"Content-Type {ctype}")
         try:
