@@ -343,6 +343,8 @@ def case_drain_restart():
     # A second signal exits at once, with 1.
     with Server("echo", ["--drain-timeout", "30"]) as server:
         c = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        c.sendall(b"x")  # accepted, so the drain has a connection to wait for
+        expect(c.recv(1) == b"x", "no echo")
         server.proc.send_signal(signal.SIGTERM)
         server.wait_line("draining")
         t0 = time.monotonic()

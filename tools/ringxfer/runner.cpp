@@ -255,10 +255,12 @@ void Thread::main() {
   std::error_code ec;
   try {
     engine_ = std::make_unique<Engine>(options);
-  } catch (const std::system_error& e) {
-    what = "engine";
+  } catch (const std::system_error& e) {  // setup, not the I/O path: say what broke
     ec = e.code();
     std::cerr << "ringxfer " << config.command << ": " << e.what() << '\n';
+  } catch (const std::exception& e) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    std::cerr << "ringxfer " << config.command << ": engine: " << e.what() << '\n';
   }
   if (engine_) {
     run_.attach(index_, this);
