@@ -29,6 +29,7 @@ TransferMachine::~TransferMachine() {
   // Stop what runs; its callbacks may still come from the loop, so they must
   // find this machine: the owner destroys it only after its work ended.
   destroying_ = true;
+  if (active_ == 0) return;  // the usual case: nothing runs, the Engine may be gone already
   for (std::uint32_t i = 0; i < xfers_.size(); ++i) {
     Xfer& x = xfers_[i];
     if (x.in_use && !x.ended) {
@@ -154,6 +155,14 @@ bool TransferMachine::cancel(TransferId id) noexcept {
     stop_reader(peer);
   }
   settle(*x);
+  return true;
+}
+
+bool TransferMachine::bytes_moved(TransferId id, std::size_t& out) noexcept {
+  Xfer* x = lookup({this, id.slot, id.generation});
+  if (x == nullptr || x->ended) return false;
+  out = x->done;
+  if (x->relay_peer != invalid_slot) out += xfers_[x->relay_peer].done;
   return true;
 }
 

@@ -83,6 +83,7 @@ class TransferMachine {
                    TransferHandler handler, ProgressHandler progress) noexcept;
   TransferId relay(Socket a, Socket b, const RelayOptions& options, RelayHandler handler) noexcept;
   bool cancel(TransferId id) noexcept;
+  bool bytes_moved(TransferId id, std::size_t& out) noexcept;
   std::size_t active() const noexcept { return active_; }
 
   // What a callback carries: 16 bytes, well inside the handler capacity.

@@ -65,6 +65,7 @@ TransferId Transfers::relay(Socket a, Socket b, const RelayOptions& options, Rel
 }
 
 bool Transfers::cancel(TransferId id) noexcept { return machine_->cancel(id); }
+bool Transfers::bytes_moved(TransferId id, std::size_t& out) const noexcept { return machine_->bytes_moved(id, out); }
 std::size_t Transfers::active() const noexcept { return machine_->active(); }
 
 }  // namespace ringxfer

@@ -164,6 +164,9 @@ class Transfers {
   // Ends a transfer or relay early: its handler gets operation_canceled and
   // the bytes moved. False if it already ended.
   bool cancel(TransferId id) noexcept;
+  // Body bytes a running transfer has delivered so far (a relay: both ways
+  // added up), for idle timeouts and progress lines; false once it ended.
+  bool bytes_moved(TransferId id, std::size_t& out) const noexcept;
   std::size_t active() const noexcept;
 
  private:

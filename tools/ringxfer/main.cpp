@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
   if (command == "probe") return probe_command(rest);
   if (command == "echo") return echo_command(rest);
   if (command == "load") return load_command(rest);
+  if (command == "proxy") return proxy_command(rest);
+  if (command == "send") return send_command(rest);
+  if (command == "recv") return recv_command(rest);
 
   if (command.starts_with('-')) {
     usage_error("unknown option '" + std::string(command) + "'", main_usage);

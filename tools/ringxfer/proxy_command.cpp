@@ -1,0 +1,338 @@
+// `ringxfer proxy --listen A --to B`: an L4 TCP relay.
+//
+// Each accepted client gets an upstream connection to B (bounded by
+// --connect-timeout); then Transfers::relay() moves bytes both ways at once —
+// splice through the engine's pipes by default, copy with --strategy copy — a
+// FIN one way is passed on without ending the other way, and a slow side
+// pauses the other. A connect error or timeout closes the client (counted).
+// A relay that moves no byte for --idle-timeout is cancelled and both sockets
+// closed; --max-connections refuses clients beyond the limit at once.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "args.hpp"
+#include "command.hpp"
+#include "ringxfer/transfer.hpp"
+#include "runner.hpp"
+
+namespace ringxfer::cli {
+namespace {
+
+constexpr std::string_view proxy_usage_head =
+    "usage: ringxfer proxy --listen ADDR --to ADDR [options]\n"
+    "\n"
+    "An L4 TCP relay: every client connection is relayed to --to, both ways at\n"
+    "once; a half-close is passed on.\n"
+    "\n"
+    "options:\n"
+    "  --to ADDR             the upstream: host:port or [v6]:port (required)\n"
+    "  --strategy NAME       auto, splice or copy (default auto: splice where the\n"
+    "                        backend has it)\n"
+    "  --connect-timeout S   give up on an upstream connect after S seconds and close\n"
+    "                        the client (default 5)\n"
+    "  --idle-timeout S      close a relay that moved no byte for S seconds (default 300)\n"
+    "  --max-connections N   relays at once at most, per thread; more clients are\n"
+    "                        closed at once (default 10000)\n";
+
+struct ProxyOptions {
+  Address to;
+  Strategy strategy = Strategy::automatic;
+  std::chrono::nanoseconds connect_timeout = std::chrono::seconds(5);
+  std::chrono::nanoseconds idle_timeout = std::chrono::seconds(300);
+  std::uint32_t max_connections = 10000;
+};
+
+class ProxyWorker final : public Worker {
+ public:
+  ProxyWorker(int listen_fd, const ProxyOptions& options) : listen_fd_(listen_fd), options_(options) {}
+  ~ProxyWorker() override {
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+  }
+
+  std::error_code start(WorkerContext& context, std::string& what) override {
+    context_ = &context;
+    engine_ = &context.engine();
+    transfers_ = std::make_unique<Transfers>(*engine_);
+    what = "listener";
+    if (auto ec = engine_->adopt(listen_fd_, listener_)) return ec;
+    listen_fd_ = -1;
+    OpId id = engine_->accept(listener_, [this](std::error_code ec, Socket s) { on_accept(ec, s); });
+    if (!id) return id.error();
+    accepting_ = true;
+    arm_sweep();
+    return {};
+  }
+
+  void drain() override {
+    draining_ = true;
+    if (listener_.valid()) {
+      engine_->close(listener_, [](std::error_code) {});
+      listener_ = {};
+    }
+    maybe_finished();
+  }
+
+  void abort() override {
+    for (auto& c : conns_) {
+      if (c->in_use) end(c.get());
+    }
+  }
+
+  void read_counters(ToolCounters& out) const override { out = counters_; }
+
+ private:
+  struct Conn {
+    Socket client;
+    Socket upstream;
+    OpId connect;
+    OpId connect_timer;
+    TransferId relay;
+    std::size_t last_bytes = 0;
+    std::int64_t last_progress_ns = 0;
+    std::int64_t accepted_ns = 0;
+    std::uint32_t ops = 0;  // engine operations and the relay still to call back
+    bool in_use = false;
+    bool ending = false;
+  };
+
+  void on_accept(std::error_code ec, Socket s) {
+    if (ec) {
+      accepting_ = false;
+      if (!draining_ && ec != std::errc::operation_canceled) ++counters_.errors;
+      maybe_finished();
+      return;
+    }
+    if (draining_ || counters_.connections_open >= options_.max_connections) {
+      if (!draining_) ++counters_.errors;  // over --max-connections: refused
+      engine_->close(s, [](std::error_code) {});
+      return;
+    }
+    Conn* c = take_conn();
+    c->client = s;
+    c->accepted_ns = now_ns();
+    ++counters_.connections_accepted;
+    ++counters_.connections_open;
+    c->connect = engine_->connect(options_.to, [this, c](std::error_code cec, Socket up) { on_connected(c, cec, up); });
+    if (!c->connect) {
+      ++counters_.errors;
+      end(c);
+      return;
+    }
+    ++c->ops;
+    c->connect_timer = engine_->timeout(options_.connect_timeout, [this, c](std::error_code tec) {
+      --c->ops;
+      if (!tec && !c->upstream.valid() && !c->ending) engine_->cancel(c->connect);  // too slow: give up
+      release_if_done(c);
+    });
+    if (c->connect_timer) ++c->ops;
+  }
+
+  void on_connected(Conn* c, std::error_code ec, Socket up) {
+    --c->ops;
+    if (c->connect_timer) engine_->cancel(c->connect_timer);
+    if (ec || c->ending) {
+      if (!ec) engine_->close(up, [](std::error_code) {});
+      if (ec) {
+        ++counters_.errors;
+        if (ec == std::errc::operation_canceled) ec = std::make_error_code(std::errc::timed_out);
+        if (!reported_connect_error_) {
+          std::cerr << "ringxfer proxy: connect " << options_.to.to_string() << ": " << ec.message()
+                    << " (the client is closed; further connect errors are counted only)\n";
+          reported_connect_error_ = true;
+        }
+      }
+      end(c);
+      return;
+    }
+    c->upstream = up;
+    counters_.latency.record(std::uint64_t(now_ns() - c->accepted_ns));  // time to a ready relay
+    RelayOptions o;
+    o.strategy = options_.strategy;
+    c->relay = transfers_->relay(c->client, c->upstream, o, [this, c](std::error_code rec, const RelayResult& r) {
+      on_relay_done(c, rec, r);
+    });
+    if (!c->relay) {
+      ++counters_.errors;
+      end(c);
+      return;
+    }
+    ++c->ops;
+    c->last_progress_ns = now_ns();
+  }
+
+  void on_relay_done(Conn* c, std::error_code ec, const RelayResult& r) {
+    --c->ops;
+    c->relay = {};
+    counters_.bytes_in += r.a_to_b;
+    counters_.bytes_out += r.b_to_a;
+    ++counters_.messages;
+    if (ec && ec != std::errc::operation_canceled && ec != std::errc::connection_reset &&
+        ec != std::errc::broken_pipe) {
+      ++counters_.errors;
+    }
+    end(c);
+  }
+
+  // Cancels idle relays: a periodic sweep, not a timer per connection.
+  void arm_sweep() {
+    auto period = std::chrono::nanoseconds(
+        std::clamp<std::int64_t>(options_.idle_timeout.count() / 4, 50'000'000, 1'000'000'000));
+    engine_->timeout(period, [this](std::error_code ec) {
+      if (ec) return;
+      std::int64_t now = now_ns();
+      for (auto& c : conns_) {
+        if (!c->in_use || c->ending || !c->relay) continue;
+        std::size_t bytes = 0;
+        if (!transfers_->bytes_moved(c->relay, bytes)) continue;
+        if (bytes != c->last_bytes) {
+          c->last_bytes = bytes;
+          c->last_progress_ns = now;
+        } else if (now - c->last_progress_ns > options_.idle_timeout.count()) {
+          transfers_->cancel(c->relay);  // its handler ends the connection
+        }
+      }
+      if (!stopped_) arm_sweep();
+    });
+  }
+
+  void end(Conn* c) {
+    if (c->ending) {
+      release_if_done(c);
+      return;
+    }
+    c->ending = true;
+    if (c->relay) transfers_->cancel(c->relay);
+    if (c->connect && !c->upstream.valid()) engine_->cancel(c->connect);
+    for (Socket* s : {&c->client, &c->upstream}) {
+      if (!s->valid()) continue;
+      OpId id = engine_->close(*s, [this, c](std::error_code) {
+        --c->ops;
+        release_if_done(c);
+      });
+      if (id) ++c->ops;
+    }
+    release_if_done(c);
+  }
+
+  void release_if_done(Conn* c) {
+    if (!c->ending || c->ops > 0 || !c->in_use) return;
+    c->in_use = false;
+    --counters_.connections_open;
+    free_.push_back(c);
+    maybe_finished();
+  }
+
+  Conn* take_conn() {
+    Conn* c = nullptr;
+    if (free_.empty()) {
+      conns_.push_back(std::make_unique<Conn>());  // per connection, never per operation
+      c = conns_.back().get();
+    } else {
+      c = free_.back();
+      free_.pop_back();
+    }
+    *c = Conn{};
+    c->in_use = true;
+    return c;
+  }
+
+  void maybe_finished() {
+    if (draining_ && !accepting_ && counters_.connections_open == 0 && !stopped_) {
+      stopped_ = true;
+      context_->finished();
+    }
+  }
+
+  int listen_fd_;
+  ProxyOptions options_;
+  WorkerContext* context_ = nullptr;
+  Engine* engine_ = nullptr;
+  std::unique_ptr<Transfers> transfers_;
+  Socket listener_;
+  bool accepting_ = false;
+  bool draining_ = false;
+  bool stopped_ = false;
+  bool reported_connect_error_ = false;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<Conn*> free_;
+  ToolCounters counters_;
+};
+
+}  // namespace
+
+int proxy_command(std::span<const std::string_view> args) {
+  CommonOptions common;
+  ServerOptions server;
+  ProxyOptions options;
+  static const std::string usage =
+      std::string(proxy_usage_head) + std::string(server_flags_usage) + std::string(common_flags_usage);
+  FlagParser parser("proxy", usage);
+  parser.option("--to", [&](std::string_view v) { return parse_address(v, options.to); });
+  parser.require("--to");
+  parser.option("--strategy", [&](std::string_view v) -> std::string {
+    if (!parse_strategy(v, options.strategy) ||
+        (options.strategy != Strategy::automatic && options.strategy != Strategy::splice &&
+         options.strategy != Strategy::copy)) {
+      return "expected auto, splice or copy";
+    }
+    return "";
+  });
+  auto positive_seconds = [](std::chrono::nanoseconds& out) {
+    return [&out](std::string_view v) {
+      std::string why = parse_seconds(v, out);
+      if (why.empty() && out.count() <= 0) why = "expected a duration above 0";
+      return why;
+    };
+  };
+  parser.option("--connect-timeout", positive_seconds(options.connect_timeout));
+  parser.option("--idle-timeout", positive_seconds(options.idle_timeout));
+  parser.option("--max-connections",
+                [&](std::string_view v) { return parse_uint(v, 1u, 1u << 24, options.max_connections); });
+  add_server_flags(parser, server);
+  add_common_flags(parser, common);
+  if (int code = parser.parse(args); code >= 0) return code;
+
+  block_signals();
+  raise_fd_limit();
+  std::vector<int> fds;
+  Address bound;
+  std::string what;
+  if (auto ec = open_listeners(server.listen, common.threads, fds, bound, what)) {
+    std::cerr << "ringxfer proxy: " << what << ": " << ec.message() << '\n';
+    return exit_failure;
+  }
+  RunConfig config;
+  config.command = "proxy";
+  config.common = common;
+  config.drain_timeout = server.drain_timeout;
+  config.vocabulary = {"proxy", "relays", "Relays that ended (bytes in: client to upstream; out: back).",
+                       "Time from accepting a client to its upstream connection being ready."};
+  if (server.metrics) {
+    std::vector<int> metrics_fds;
+    Address metrics_bound;
+    if (auto ec = open_listeners(*server.metrics, 1, metrics_fds, metrics_bound, what)) {
+      std::cerr << "ringxfer proxy: metrics: " << what << ": " << ec.message() << '\n';
+      for (int fd : fds) ::close(fd);
+      return exit_failure;
+    }
+    config.metrics_fd = metrics_fds.front();
+    std::cerr << "ringxfer proxy: metrics at http://" << metrics_bound.to_string() << "/metrics\n";
+  }
+  std::cerr << "ringxfer proxy: listening on " << bound.to_string() << ", relaying to " << options.to.to_string()
+            << " (" << common.threads << " thread" << (common.threads == 1 ? "" : "s") << ")\n";
+  std::vector<std::unique_ptr<ProxyWorker>> workers;
+  std::vector<Worker*> pointers;
+  for (int fd : fds) {
+    workers.push_back(std::make_unique<ProxyWorker>(fd, options));
+    pointers.push_back(workers.back().get());
+  }
+  RunResult result = run_workers(config, pointers);
+  if (common.stats) print_stats(result.final);
+  return result.exit_code;
+}
+
+}  // namespace ringxfer::cli
