@@ -24,6 +24,7 @@
 #include "args.hpp"
 #include "command.hpp"
 #include "runner.hpp"
+#include "server_main.hpp"
 
 namespace ringxfer::cli {
 namespace {
@@ -72,9 +73,7 @@ class EchoWorker final : public Worker {
   }
 
   void abort() override {
-    for (auto& c : conns_) {
-      if (c->in_use) close_conn(c.get());
-    }
+    conns_.for_each_in_use([this](Conn* c) { close_conn(c); });
   }
 
   void read_counters(ToolCounters& out) const override { out = counters_; }
@@ -98,12 +97,12 @@ class EchoWorker final : public Worker {
     engine_->timeout(period, [this](std::error_code ec) {
       if (ec) return;
       std::int64_t now = now_ns();
-      for (auto& c : conns_) {
-        if (c->in_use && !c->closing && c->writes > 0 && now - c->write_progress_ns > stall_timeout_ns_) {
+      conns_.for_each_in_use([this, now](Conn* c) {
+        if (!c->closing && c->writes > 0 && now - c->write_progress_ns > stall_timeout_ns_) {
           ++counters_.errors;
-          close_conn(c.get());
+          close_conn(c);
         }
-      }
+      });
       arm_sweep();
     });
   }
@@ -133,7 +132,7 @@ class EchoWorker final : public Worker {
       engine_->close(s, [](std::error_code) {});
       return;
     }
-    Conn* c = take_conn();
+    Conn* c = conns_.take();
     c->socket = s;
     ++counters_.connections_accepted;
     ++counters_.connections_open;
@@ -232,25 +231,11 @@ class EchoWorker final : public Worker {
 
   void release_if_done(Conn* c) {
     if (!c->closing || c->ops > 0 || !c->in_use) return;
-    c->in_use = false;
     --counters_.connections_open;
-    free_.push_back(c);
+    conns_.give_back(c);
     maybe_finished();
   }
 
-  Conn* take_conn() {
-    Conn* c = nullptr;
-    if (free_.empty()) {
-      conns_.push_back(std::make_unique<Conn>());  // per connection, never per operation
-      c = conns_.back().get();
-    } else {
-      c = free_.back();
-      free_.pop_back();
-    }
-    *c = Conn{};
-    c->in_use = true;
-    return c;
-  }
 
   void maybe_finished() {
     if (draining_ && !accepting_ && counters_.connections_open == 0) context_->finished();
@@ -263,8 +248,7 @@ class EchoWorker final : public Worker {
   Socket listener_;
   bool accepting_ = false;
   bool draining_ = false;
-  std::vector<std::unique_ptr<Conn>> conns_;
-  std::vector<Conn*> free_;
+  ConnPool<Conn> conns_;
   ToolCounters counters_;
 };
 
@@ -286,44 +270,14 @@ int echo_command(std::span<const std::string_view> args) {
   add_common_flags(parser, common);
   if (int code = parser.parse(args); code >= 0) return code;
 
-  block_signals();
-  raise_fd_limit();
-  std::vector<int> fds;
-  Address bound;
-  std::string what;
-  if (auto ec = open_listeners(server.listen, common.threads, fds, bound, what)) {
-    std::cerr << "ringxfer echo: " << what << ": " << ec.message() << '\n';
-    return exit_failure;
-  }
-  RunConfig config;
-  config.command = "echo";
-  config.common = common;
-  config.drain_timeout = server.drain_timeout;
-  config.vocabulary = {"echo", "messages", "Chunks received and echoed.",
-                       "Time from a chunk's arrival to the end of its echo write."};
-  if (server.metrics) {
-    std::vector<int> metrics_fds;
-    Address metrics_bound;
-    if (auto ec = open_listeners(*server.metrics, 1, metrics_fds, metrics_bound, what)) {
-      std::cerr << "ringxfer echo: metrics: " << what << ": " << ec.message() << '\n';
-      for (int fd : fds) ::close(fd);
-      return exit_failure;
-    }
-    config.metrics_fd = metrics_fds.front();
-    std::cerr << "ringxfer echo: metrics at http://" << metrics_bound.to_string() << "/metrics\n";
-  }
-  std::cerr << "ringxfer echo: listening on " << bound.to_string() << " (" << common.threads << " thread"
-            << (common.threads == 1 ? "" : "s") << ")\n";
-
-  std::vector<std::unique_ptr<EchoWorker>> workers;
-  std::vector<Worker*> pointers;
-  for (int fd : fds) {
-    workers.push_back(std::make_unique<EchoWorker>(fd, stall_timeout));
-    pointers.push_back(workers.back().get());
-  }
-  RunResult result = run_workers(config, pointers);
-  if (common.stats) print_stats(result.final);
-  return result.exit_code;
+  ServerRun run;
+  run.command = "echo";
+  run.vocabulary = {"echo", "messages", "Chunks received and echoed.",
+                    "Time from a chunk's arrival to the end of its echo write."};
+  run.make_worker = [&](int fd) { return std::make_unique<EchoWorker>(fd, stall_timeout); };
+  std::vector<std::unique_ptr<Worker>> workers;
+  RunResult result;
+  return run_server(run, common, server, workers, result);
 }
 
 }  // namespace ringxfer::cli

@@ -18,6 +18,7 @@
 #include "command.hpp"
 #include "ringxfer/transfer.hpp"
 #include "runner.hpp"
+#include "server_main.hpp"
 
 namespace ringxfer::cli {
 namespace {
@@ -77,9 +78,7 @@ class ProxyWorker final : public Worker {
   }
 
   void abort() override {
-    for (auto& c : conns_) {
-      if (c->in_use) end(c.get());
-    }
+    conns_.for_each_in_use([this](Conn* c) { end(c); });
   }
 
   void read_counters(ToolCounters& out) const override { out = counters_; }
@@ -111,7 +110,7 @@ class ProxyWorker final : public Worker {
       engine_->close(s, [](std::error_code) {});
       return;
     }
-    Conn* c = take_conn();
+    Conn* c = conns_.take();
     c->client = s;
     c->accepted_ns = now_ns();
     ++counters_.connections_accepted;
@@ -184,17 +183,16 @@ class ProxyWorker final : public Worker {
     engine_->timeout(period, [this](std::error_code ec) {
       if (ec) return;
       std::int64_t now = now_ns();
-      for (auto& c : conns_) {
-        if (!c->in_use || c->ending || !c->relay) continue;
+      conns_.for_each_in_use([this, now](Conn* c) {
         std::size_t bytes = 0;
-        if (!transfers_->bytes_moved(c->relay, bytes)) continue;
+        if (c->ending || !c->relay || !transfers_->bytes_moved(c->relay, bytes)) return;
         if (bytes != c->last_bytes) {
           c->last_bytes = bytes;
           c->last_progress_ns = now;
         } else if (now - c->last_progress_ns > options_.idle_timeout.count()) {
           transfers_->cancel(c->relay);  // its handler ends the connection
         }
-      }
+      });
       if (!stopped_) arm_sweep();
     });
   }
@@ -220,25 +218,11 @@ class ProxyWorker final : public Worker {
 
   void release_if_done(Conn* c) {
     if (!c->ending || c->ops > 0 || !c->in_use) return;
-    c->in_use = false;
     --counters_.connections_open;
-    free_.push_back(c);
+    conns_.give_back(c);
     maybe_finished();
   }
 
-  Conn* take_conn() {
-    Conn* c = nullptr;
-    if (free_.empty()) {
-      conns_.push_back(std::make_unique<Conn>());  // per connection, never per operation
-      c = conns_.back().get();
-    } else {
-      c = free_.back();
-      free_.pop_back();
-    }
-    *c = Conn{};
-    c->in_use = true;
-    return c;
-  }
 
   void maybe_finished() {
     if (draining_ && !accepting_ && counters_.connections_open == 0 && !stopped_) {
@@ -257,8 +241,7 @@ class ProxyWorker final : public Worker {
   bool draining_ = false;
   bool stopped_ = false;
   bool reported_connect_error_ = false;
-  std::vector<std::unique_ptr<Conn>> conns_;
-  std::vector<Conn*> free_;
+  ConnPool<Conn> conns_;
   ToolCounters counters_;
 };
 
@@ -296,43 +279,15 @@ int proxy_command(std::span<const std::string_view> args) {
   add_common_flags(parser, common);
   if (int code = parser.parse(args); code >= 0) return code;
 
-  block_signals();
-  raise_fd_limit();
-  std::vector<int> fds;
-  Address bound;
-  std::string what;
-  if (auto ec = open_listeners(server.listen, common.threads, fds, bound, what)) {
-    std::cerr << "ringxfer proxy: " << what << ": " << ec.message() << '\n';
-    return exit_failure;
-  }
-  RunConfig config;
-  config.command = "proxy";
-  config.common = common;
-  config.drain_timeout = server.drain_timeout;
-  config.vocabulary = {"proxy", "relays", "Relays that ended (bytes in: client to upstream; out: back).",
-                       "Time from accepting a client to its upstream connection being ready."};
-  if (server.metrics) {
-    std::vector<int> metrics_fds;
-    Address metrics_bound;
-    if (auto ec = open_listeners(*server.metrics, 1, metrics_fds, metrics_bound, what)) {
-      std::cerr << "ringxfer proxy: metrics: " << what << ": " << ec.message() << '\n';
-      for (int fd : fds) ::close(fd);
-      return exit_failure;
-    }
-    config.metrics_fd = metrics_fds.front();
-    std::cerr << "ringxfer proxy: metrics at http://" << metrics_bound.to_string() << "/metrics\n";
-  }
-  std::cerr << "ringxfer proxy: listening on " << bound.to_string() << ", relaying to " << options.to.to_string()
-            << " (" << common.threads << " thread" << (common.threads == 1 ? "" : "s") << ")\n";
-  std::vector<std::unique_ptr<ProxyWorker>> workers;
-  std::vector<Worker*> pointers;
-  for (int fd : fds) {
-    workers.push_back(std::make_unique<ProxyWorker>(fd, options));
-    pointers.push_back(workers.back().get());
-  }
-  RunResult result = run_workers(config, pointers);
-  if (common.stats) print_stats(result.final);
-  return result.exit_code;
+  ServerRun run;
+  run.command = "proxy";
+  run.listening_note = ", relaying to " + options.to.to_string();
+  run.vocabulary = {"proxy", "relays", "Relays that ended (bytes in: client to upstream; out: back).",
+                    "Time from accepting a client to its upstream connection being ready."};
+  run.make_worker = [&](int fd) { return std::make_unique<ProxyWorker>(fd, options); };
+  std::vector<std::unique_ptr<Worker>> workers;
+  RunResult result;
+  return run_server(run, common, server, workers, result);
 }
 
 }  // namespace ringxfer::cli

@@ -17,6 +17,7 @@
 #include "ringxfer/probe.hpp"
 #include "ringxfer/transfer.hpp"
 #include "runner.hpp"
+#include "server_main.hpp"
 
 namespace ringxfer::cli {
 namespace {
@@ -79,7 +80,7 @@ class RecvWorker final : public Worker {
   void read_counters(ToolCounters& out) const override { out = counters_; }
   std::int64_t first_ns() const { return first_ns_; }
   std::int64_t last_ns() const { return last_ns_; }
-  std::error_code first_error() const { return first_error_; }
+  std::error_code worker_error() const override { return first_error_; }
 
  private:
   void stop_accepting() {
@@ -202,41 +203,27 @@ int recv_command(std::span<const std::string_view> args) {
     if (options.count == 0) options.count = 1;
   }
 
-  block_signals();
-  raise_fd_limit();
-  std::vector<int> fds;
-  Address bound;
-  std::string what;
-  if (auto ec = open_listeners(server.listen, common.threads, fds, bound, what)) {
-    std::cerr << "ringxfer recv: " << what << ": " << ec.message() << '\n';
-    return exit_failure;
-  }
-  RunConfig config;
-  config.command = "recv";
-  config.common = common;
-  config.drain_timeout = server.drain_timeout;
-  config.vocabulary = {"recv", "streams", "Streams received to their end.", "Unused."};
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
-  if (tty) {
-    config.on_progress = [](const std::vector<ThreadSnapshot>& snaps, double seconds) {
+  ServerRun run;
+  run.command = "recv";
+  run.vocabulary = {"recv", "streams", "Streams received to their end.", "Unused."};
+  if (::isatty(STDERR_FILENO) == 1) {
+    run.on_progress = [](const std::vector<ThreadSnapshot>& snaps, double seconds) {
       std::uint64_t bytes = 0;
       for (const auto& s : snaps) bytes += s.engine.bytes_in;
       std::cerr << bulk_progress("recv", bytes, seconds) << std::flush;
     };
   }
-  std::cerr << "ringxfer recv: listening on " << bound.to_string() << '\n';
-  std::vector<std::unique_ptr<RecvWorker>> workers;
-  std::vector<Worker*> pointers;
-  for (int fd : fds) {
-    workers.push_back(std::make_unique<RecvWorker>(fd, options));
-    pointers.push_back(workers.back().get());
-  }
-  RunResult result = run_workers(config, pointers);
+  run.make_worker = [&](int fd) { return std::make_unique<RecvWorker>(fd, options); };
+  std::vector<std::unique_ptr<Worker>> workers;
+  RunResult result;
+  if (run_server(run, common, server, workers, result) != exit_ok && result.final.empty()) return exit_failure;
+  const bool tty = bool(run.on_progress);
   if (tty) std::cerr << '\n';
   ToolCounters total;
   for (const auto& s : result.final) total.add(s.tool);
   std::int64_t first = 0, last = 0;
-  for (const auto& w : workers) {
+  for (const auto& worker : workers) {
+    const auto* w = static_cast<const RecvWorker*>(worker.get());
     if (w->first_ns() != 0 && (first == 0 || w->first_ns() < first)) first = w->first_ns();
     last = std::max(last, w->last_ns());
   }
@@ -251,12 +238,9 @@ int recv_command(std::span<const std::string_view> args) {
   Features f = probe_features(EngineOptions{.backend = common.backend});
   report.backend = to_string(f.backend);
   std::cout << (options.json ? bulk_json(report) : bulk_line(report));
-  if (common.stats) print_stats(result.final);
-  for (const auto& w : workers) {
-    if (w->first_error()) {
-      std::cerr << "ringxfer recv: " << w->first_error().message() << '\n';
-      return exit_failure;
-    }
+  if (std::error_code ec = first_worker_error(workers)) {
+    std::cerr << "ringxfer recv: " << ec.message() << '\n';
+    return exit_failure;
   }
   return result.exit_code != 0 || total.errors > 0 ? exit_failure : exit_ok;
 }

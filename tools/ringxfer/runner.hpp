@@ -65,7 +65,18 @@ class Worker {
   virtual void abort() = 0;
   // On the engine thread: a copy of the tool's counters.
   virtual void read_counters(ToolCounters& out) const = 0;
+  // After the run: the first error the worker met, for the exit message.
+  virtual std::error_code worker_error() const { return {}; }
 };
+
+// The first error any worker met (after the run), or none.
+template <class Workers>
+std::error_code first_worker_error(const Workers& workers) {
+  for (const auto& w : workers) {
+    if (std::error_code ec = w->worker_error()) return ec;
+  }
+  return {};
+}
 
 struct RunConfig {
   std::string_view command;  // for messages: "ringxfer <command>: ..."

@@ -95,7 +95,7 @@ class SendWorker final : public Worker {
     }
   }
   void read_counters(ToolCounters& out) const override { out = counters_; }
-  std::error_code first_error() const { return first_error_; }
+  std::error_code worker_error() const override { return first_error_; }
 
  private:
   struct Conn {
@@ -303,11 +303,9 @@ int send_command(std::span<const std::string_view> args) {
   report.backend = to_string(f.backend);
   std::cout << (options.json ? bulk_json(report) : bulk_line(report));
   if (common.stats) print_stats(result.final);
-  for (const auto& w : workers) {
-    if (w->first_error()) {
-      std::cerr << "ringxfer send: " << w->first_error().message() << '\n';
-      return exit_failure;
-    }
+  if (std::error_code ec = first_worker_error(workers)) {
+    std::cerr << "ringxfer send: " << ec.message() << '\n';
+    return exit_failure;
   }
   if (result.exit_code != 0 || total.errors > 0) return exit_failure;
   if (!options.file.empty() || options.bytes == 0) return exit_ok;

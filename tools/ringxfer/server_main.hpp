@@ -1,0 +1,65 @@
+#pragma once
+// What every server subcommand (echo, proxy, recv, serve) does after parsing
+// its flags: block the signals, raise the fd limit, open one listener per
+// thread and the metrics endpoint, say where it listens, build one Worker per
+// listener, run them, print --stats.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "runner.hpp"
+
+namespace ringxfer::cli {
+
+struct ServerRun {
+  std::string_view command;    // "echo"
+  std::string listening_note;  // added to "listening on ADDR": ", relaying to ..."
+  MetricsVocabulary vocabulary;
+  std::function<void(const std::vector<ThreadSnapshot>&, double seconds)> on_progress;
+  // Builds thread i's worker around its listening fd (the worker owns it).
+  std::function<std::unique_ptr<Worker>(int listen_fd)> make_worker;
+};
+
+// Returns the exit code (1 if a listener or a thread could not start). The
+// workers stay alive in `workers` for the caller to read after the run;
+// `result` gets the run's result.
+int run_server(const ServerRun& run, const CommonOptions& common, const ServerOptions& server,
+               std::vector<std::unique_ptr<Worker>>& workers, RunResult& result);
+
+// A pool of per-connection states with stable addresses: grown one state per
+// connection when it runs out (never per operation), reused after release.
+template <class Conn>
+class ConnPool {
+ public:
+  Conn* take() {
+    Conn* c = nullptr;
+    if (free_.empty()) {
+      all_.push_back(std::make_unique<Conn>());
+      c = all_.back().get();
+    } else {
+      c = free_.back();
+      free_.pop_back();
+    }
+    *c = Conn{};
+    c->in_use = true;
+    return c;
+  }
+  void give_back(Conn* c) {
+    c->in_use = false;
+    free_.push_back(c);
+  }
+  template <class F>
+  void for_each_in_use(F&& f) {
+    for (auto& c : all_) {
+      if (c->in_use) f(c.get());
+    }
+  }
+
+ private:
+  std::vector<std::unique_ptr<Conn>> all_;
+  std::vector<Conn*> free_;
+};
+
+}  // namespace ringxfer::cli
