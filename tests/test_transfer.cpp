@@ -113,7 +113,7 @@ BOOST_FIXTURE_TEST_CASE(memory_to_socket_and_file, EngineFixture) {
   Transfers& t = state<Transfers>(engine());
   const Pattern pattern(211);
   for (Strategy s : {Strategy::automatic, Strategy::copy, Strategy::zerocopy}) {
-    for (std::size_t n : {std::size_t(0), std::size_t(1), 200 * KiB + 1, 5 * MiB}) {
+    for (std::size_t n : {std::size_t(0), std::size_t(1), 200 * KiB + 1, big_stream_bytes + 1}) {
       BOOST_TEST_CONTEXT("strategy " << ringxfer::to_string(s) << ", " << n << " bytes") {
         const std::vector<std::byte> data = pattern.make(0, n);
         const std::span<const std::byte> all(data);
@@ -152,7 +152,7 @@ BOOST_FIXTURE_TEST_CASE(socket_to_file_and_file_to_file, EngineFixture) {
   Transfers& t = state<Transfers>(engine());
   const Pattern pattern(212);
   for (Strategy s : {Strategy::automatic, Strategy::copy, Strategy::splice}) {
-    for (std::size_t n : {std::size_t(0), std::size_t(10), 1 * MiB + 1, 16 * MiB}) {
+    for (std::size_t n : {std::size_t(0), std::size_t(10), 1 * MiB + 1, big_stream_bytes + 3}) {
       BOOST_TEST_CONTEXT("strategy " << ringxfer::to_string(s) << ", " << n << " bytes") {
         const std::vector<std::byte> data = pattern.make(0, n);
         // socket -> file until the peer shuts down.
