@@ -415,7 +415,7 @@ inline void close_with_reset(UniqueFd& fd) {
 
 // Closes a handle and waits for the close to complete; returns its error.
 inline std::error_code close_and_wait(ringxfer::Engine& engine, ringxfer::FdRef handle,
-                                      std::chrono::milliseconds timeout = 5000ms) {
+                                      std::chrono::milliseconds timeout = 15000ms) {
   struct St {
     bool done = false;
     std::error_code ec;

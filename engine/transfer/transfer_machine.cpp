@@ -20,9 +20,7 @@ constexpr auto buffer_retry = std::chrono::milliseconds(1);
 
 TransferMachine::TransferMachine(Engine& engine, std::uint32_t capacity)
     : engine_(engine), xfers_(capacity != 0 ? capacity : std::max<std::uint32_t>(256, engine.slot_usage().op_slots_capacity / 4)) {
-  const Features& f = engine.features();
-  backend_splice_ = f.has(Feature::splice);
-  backend_sendfile_ = f.backend == BackendKind::epoll && backend_splice_;
+  features_ = engine.features();
 }
 
 TransferMachine::~TransferMachine() {
@@ -100,8 +98,7 @@ TransferId TransferMachine::start(const Source& source, const Sink& sink, const 
   // Writes to a file at "the current position" must go one at a time.
   x->window = std::clamp<std::uint32_t>(sink.kind() == Sink::Kind::file && sink.offset() < 0 ? 1 : options.window_buffers,
                                         1, Xfer::max_window);
-  x->strategy = choose_strategy(source.kind(), sink.kind(), source.length(), options.strategy, backend_splice_,
-                                backend_sendfile_);
+  x->strategy = choose_strategy(source.kind(), sink.kind(), source.length(), options.strategy, features_);
   x->handler = std::move(handler);
   x->progress = std::move(progress);
   if (x->header_pending && sink.kind() != Sink::Kind::socket) {
@@ -132,8 +129,7 @@ TransferId TransferMachine::relay(Socket a, Socket b, const RelayOptions& option
     x.sink = ends[i][1];
     x.length = until_eof;
     x.window = std::clamp<std::uint32_t>(options.window_buffers, 1, Xfer::max_window);
-    x.strategy = choose_strategy(Source::Kind::socket, Sink::Kind::socket, until_eof, options.strategy,
-                                 backend_splice_, backend_sendfile_);
+    x.strategy = choose_strategy(Source::Kind::socket, Sink::Kind::socket, until_eof, options.strategy, features_);
     x.pass_fin = true;
     x.relay_peer = dirs[1 - i]->index;
   }

@@ -129,8 +129,7 @@ class TransferMachine {
   SlabArray<Xfer, 256> xfers_;
   Xfer* free_ = nullptr;
   std::size_t active_ = 0;
-  bool backend_splice_ = false;
-  bool backend_sendfile_ = false;
+  Features features_;  // the engine's: which strategies it can run
   bool destroying_ = false;
 };
 

@@ -31,6 +31,7 @@
 #include <system_error>
 
 #include "ringxfer/engine.hpp"
+#include "ringxfer/features.hpp"
 
 namespace ringxfer {
 
@@ -123,9 +124,9 @@ struct RelayResult {
 
 // The strategy `automatic` picks (also what an explicit strategy becomes when
 // the backend cannot do it: sendfile on io_uring is splice, splice without
-// the feature is copy). `backend_splice`: Features says splice is active.
+// the feature is copy), for an engine with these Features.
 Strategy choose_strategy(Source::Kind source, Sink::Kind sink, std::size_t length, Strategy asked,
-                         bool backend_splice, bool backend_sendfile) noexcept;
+                         const Features& features) noexcept;
 
 struct TransferId {
   std::uint32_t slot = invalid_slot;
