@@ -1,6 +1,8 @@
 // ringxfer: the command-line front end of the ringxfer engine.
 //
 //   ringxfer probe [--json] [--backend auto|io_uring|epoll] [--disable LIST]
+//   ringxfer echo --listen ADDR [--metrics ADDR] [--threads N] ...
+//   ringxfer load --to ADDR [--connections N] [--size B] [--pipeline K] ...
 //
 // Exit codes: 0 success, 1 runtime failure, 2 usage error (unknown command or
 // flag, bad value) — the message names the offending word.
@@ -21,6 +23,8 @@ constexpr std::string_view main_usage =
     "       ringxfer --help | --version\n"
     "\n"
     "commands:\n"
+    "  echo     echo server: every byte back unchanged\n"
+    "  load     echo load generator: msgs/s and latency, every byte verified\n"
     "  probe    show what this kernel offers io_uring and which backend the engine would pick\n"
     "\n"
     "Run `ringxfer <command> --help` for a command's options.\n";
@@ -53,6 +57,8 @@ int main(int argc, char** argv) {
     return exit_ok;
   }
   if (command == "probe") return probe_command(rest);
+  if (command == "echo") return echo_command(rest);
+  if (command == "load") return load_command(rest);
 
   if (command.starts_with('-')) {
     usage_error("unknown option '" + std::string(command) + "'", main_usage);

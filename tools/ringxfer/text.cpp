@@ -97,6 +97,13 @@ void JsonWriter::key_uint(std::string_view k, std::uint64_t value) {
   out_ += std::to_string(value);
 }
 
+void JsonWriter::key_double(std::string_view k, double value, int precision) {
+  key(k);
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*g", precision, value);
+  out_ += text;
+}
+
 void JsonWriter::key_null(std::string_view k) {
   key(k);
   out_ += "null";

@@ -41,6 +41,8 @@ class JsonWriter {
   void key_string(std::string_view key, std::string_view value);
   void key_bool(std::string_view key, bool value);
   void key_uint(std::string_view key, std::uint64_t value);
+  // Printed with `precision` significant digits (%.*g).
+  void key_double(std::string_view key, double value, int precision = 6);
   void key_null(std::string_view key);
   void key_string_array(std::string_view key, const std::vector<std::string>& values);
   void begin_object(std::string_view key);
