@@ -13,6 +13,7 @@ inline constexpr int exit_usage = 2;
 int probe_command(std::span<const std::string_view> args);
 int echo_command(std::span<const std::string_view> args);
 int load_command(std::span<const std::string_view> args);
+int serve_command(std::span<const std::string_view> args);
 
 // Prints "ringxfer: <message>" to stderr; with `usage`, the command's usage follows.
 void usage_error(std::string_view message, std::string_view usage);
