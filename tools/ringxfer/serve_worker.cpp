@@ -55,8 +55,12 @@ using http::Status;
 // How often the deadline lists are checked: timeouts fire up to this late.
 constexpr auto tick_interval = std::chrono::milliseconds(100);
 constexpr std::int64_t log_flush_interval_ns = 1'000'000'000;
-// Pool buffers one connection may hold while its recv is being cancelled.
-constexpr std::uint32_t max_stash = 4;
+// Stash slots reserved per connection. More may arrive before a cancel
+// lands (io_uring can have posted a CQE for every buffer of the ring by
+// then); each is a pool receive buffer, so the total stays bounded by the
+// receive ring, and the vector grows once per connection object, not per
+// request.
+constexpr std::uint32_t stash_reserve = 8;
 
 std::int64_t wall_seconds() noexcept {
   timespec ts{};
@@ -87,9 +91,10 @@ struct Conn {
   std::uint32_t begin = 0;
   std::uint32_t end = 0;
   http::RequestParser parser;
-  Buffer stash[max_stash];
-  std::uint32_t stash_count = 0;
-  std::uint32_t stash_offset = 0;  // bytes of stash[0] already taken
+  std::vector<Buffer> stash;       // received, not yet copied: stash[stash_head] first
+  std::uint32_t stash_head = 0;
+  std::uint32_t stash_offset = 0;  // bytes of stash[stash_head] already taken
+  bool stashed() const noexcept { return stash_head < stash.size(); }
 
   // The response in flight.
   std::uint32_t consumed = 0;  // bytes of its request
@@ -145,7 +150,7 @@ class ServeWorker final : public Worker {
     // Idle connections close now; the others after their current response
     // (which says Connection: close) or when their timeout passes.
     for (auto& c : conns_) {
-      if (c->in_use && !c->closing && !c->lingering && !c->busy && c->begin == c->end && c->stash_count == 0) {
+      if (c->in_use && !c->closing && !c->lingering && !c->busy && c->begin == c->end && !c->stashed()) {
         close_now(c.get());
       }
     }
@@ -255,7 +260,7 @@ class ServeWorker final : public Worker {
     if (!ec) {
       if (c->closing || c->lingering) return;  // read and discard
       counters_.bytes_in += b.size();
-      if (c->stash_count > 0) {
+      if (c->stashed()) {
         stash_push(c, std::move(b), 0);  // behind what waits already
         return;
       }
@@ -320,15 +325,12 @@ class ServeWorker final : public Worker {
   }
 
   void stash_push(Conn* c, Buffer b, std::uint32_t offset) {
-    if (c->stash_count == max_stash) {
-      // More chunks arrived after the cancel than any kernel delivers in one
-      // batch: refuse to hold more.
-      ++counters_.errors;
-      close_now(c);
-      return;
+    if (!c->stashed()) {
+      c->stash.clear();
+      c->stash_head = 0;
+      c->stash_offset = offset;
     }
-    if (c->stash_count == 0) c->stash_offset = offset;
-    c->stash[c->stash_count++] = std::move(b);
+    c->stash.push_back(std::move(b));
     if (c->recv_active && !c->recv_paused) {
       c->recv_paused = true;
       engine_->cancel(c->recv);
@@ -336,15 +338,15 @@ class ServeWorker final : public Worker {
   }
 
   void drop_stash(Conn* c) {
-    for (std::uint32_t i = 0; i < c->stash_count; ++i) c->stash[i].release();
-    c->stash_count = 0;
+    c->stash.clear();  // the buffers go back to the receive ring
+    c->stash_head = 0;
     c->stash_offset = 0;
   }
 
   // Stashed bytes into the area, as far as they fit.
   void absorb(Conn* c) {
-    while (c->stash_count > 0) {
-      Buffer& b = c->stash[0];
+    while (c->stashed()) {
+      Buffer& b = c->stash[c->stash_head];
       std::size_t left = b.size() - c->stash_offset;
       take_area(c);
       make_room(c, left);
@@ -355,14 +357,13 @@ class ServeWorker final : public Worker {
       c->stash_offset += std::uint32_t(n);
       if (c->stash_offset < b.size()) return;
       b.release();
-      for (std::uint32_t i = 1; i < c->stash_count; ++i) c->stash[i - 1] = std::move(c->stash[i]);
-      --c->stash_count;
+      ++c->stash_head;
       c->stash_offset = 0;
     }
   }
 
   void maybe_resume_recv(Conn* c) {
-    if (!c->recv_paused || c->recv_active || c->stash_count > 0 || c->closing || c->lingering || c->peer_eof) return;
+    if (!c->recv_paused || c->recv_active || c->stashed() || c->closing || c->lingering || c->peer_eof) return;
     c->recv_paused = false;
     arm_recv(c);
   }
@@ -372,7 +373,7 @@ class ServeWorker final : public Worker {
     while (!c->closing && !c->lingering && !c->busy) {
       absorb(c);
       if (c->begin == c->end) {
-        if (c->stash_count == 0) give_back_area(c);  // idle connections hold no buffer
+        if (!c->stashed()) give_back_area(c);  // idle connections hold no buffer
         if (c->peer_eof || draining_) {
           close_now(c);
           return;
@@ -384,7 +385,7 @@ class ServeWorker final : public Worker {
       if (r.state == http::ParseState::need_more) {
         if (c->begin == 0 && c->end == input_bytes_) {
           respond_error(c, Status::header_fields_too_large);  // a head larger than every limit allows
-        } else if (c->peer_eof && c->stash_count == 0) {
+        } else if (c->peer_eof && !c->stashed()) {
           close_now(c);  // the rest of this request will never come
           return;
         }
@@ -590,7 +591,7 @@ class ServeWorker final : public Worker {
     c->consumed = 0;
     if (c->begin == c->end) c->begin = c->end = 0;
     const std::int64_t now = now_ns();
-    if (c->begin < c->end || c->stash_count > 0) header_.push(c->timer, now);  // the next request has begun
+    if (c->begin < c->end || c->stashed()) header_.push(c->timer, now);  // the next request has begun
     else idle_.push(c->timer, now);
     process(c);
   }
@@ -672,8 +673,12 @@ class ServeWorker final : public Worker {
       c = free_.back();
       free_.pop_back();
     }
+    std::vector<Buffer> stash = std::move(c->stash);  // keeps its capacity
     c->~Conn();
     new (c) Conn();
+    c->stash = std::move(stash);
+    c->stash.clear();
+    if (c->stash.capacity() < stash_reserve) c->stash.reserve(stash_reserve);
     c->parser = http::RequestParser(config_.limits);
     c->timer.owner = c;
     c->in_use = true;
@@ -703,7 +708,7 @@ class ServeWorker final : public Worker {
       Conn* c = owner(h);
       // A request begun and not finished in time gets 408; a connection that
       // never sent a byte is just closed.
-      if (c->begin < c->end || c->stash_count > 0) respond_error(c, Status::request_timeout);
+      if (c->begin < c->end || c->stashed()) respond_error(c, Status::request_timeout);
       else close_now(c);
     }
     while (DeadlineHook* h = idle_.expired(now)) {
