@@ -13,9 +13,10 @@
 // and header limits), so a head that fills it is refused (431). While a
 // response is in flight the request's bytes must stay where they are (the
 // access-log line points into them); bytes that do not fit behind them are
-// held, in their pool buffers, in a small stash, and the recv is cancelled
-// until the stash drains: a client that pipelines faster than it reads is
-// paused by TCP, not buffered.
+// held, in their pool buffers, in a stash, and the recv is cancelled until
+// the stash drains: a client that pipelines faster than it reads is paused
+// by TCP, not buffered (the stash holds what arrived before the cancel
+// landed: receive-ring buffers, so it is bounded by the ring).
 //
 // Send: the response head goes with its body through Transfers (one sendmsg
 // for a small file, MSG_MORE ahead of a spliced one); status responses and
@@ -275,7 +276,12 @@ class ServeWorker final : public Worker {
     if (c->closing) {
       release_if_done(c);
     } else if (c->lingering) {
-      close_now(c);  // the peer closed (or reset): the linger is over
+      if (canceled(ec) && c->recv_paused) {
+        c->recv_paused = false;  // a pause's cancel landed: go on discarding
+        arm_recv(c);
+      } else {
+        close_now(c);  // the peer closed (or reset): the linger is over
+      }
     } else if (canceled(ec) && c->recv_paused) {
       maybe_resume_recv(c);
     } else if (ec == error::eof) {
