@@ -562,8 +562,9 @@ def case_exit_codes():
 
 
 def case_threads():
-    """--threads 2: SO_REUSEPORT listeners, each connection served whole."""
-    with Tree() as tree, serve(tree, "--threads", "2", "--max-connections", "64") as server:
+    """--threads 2: SO_REUSEPORT listeners, each connection served whole; one shared access log."""
+    with Tree() as tree, serve(tree, "--threads", "2", "--max-connections", "64", "--access-log",
+                               os.path.join(tree.base, "threads.log")) as server:
         name = tree.sized(1 << 20)
         want = sha256_file(os.path.join(tree.root, name))
         out = os.path.join(tree.base, "t")
@@ -573,6 +574,10 @@ def case_threads():
             expect(p.wait(30) == 0, f"download {i}")
             expect(sha256_file(f"{out}{i}") == want, f"download {i} differs")
         expect(server.stop() == 0, "exit")
+        with open(os.path.join(tree.base, "threads.log")) as f:
+            lines = f.read().splitlines()
+        expect(len(lines) == 8 and all(f'"GET /{name} HTTP/1.1" 200 {1 << 20} ' in line for line in lines),
+               f"access log of two threads: {lines}")
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
