@@ -263,7 +263,10 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   // No payload: an unused buffer goes straight back.
   if (has_buffer) on_recv_buffer_released(std::uint32_t(id));
   if (more) return;
-  if (c.result == -ENOBUFS && !op->cancel_requested) {
+  // The ring ran dry. A recv whose socket was closed meanwhile (its cancel
+  // may reach the kernel after this: SQPOLL) ends here; it must not wait in
+  // starved_ for buffers that its own consumer may be holding.
+  if (c.result == -ENOBUFS && !op->cancel_requested && !closed_under(op)) {
     // The provided-buffer ring ran dry. Handlers earlier in this batch may
     // already have given buffers back (reap first, dispatch second): then go
     // on at once; otherwise resume when a buffer comes back.
@@ -276,7 +279,7 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
     return;
   }
   if (c.result == 0) finish(op, make_error_code(error::eof));
-  else if (c.result == -ECANCELED || op->cancel_requested) finish(op, canceled);
+  else if (c.result == -ECANCELED || op->cancel_requested || closed_under(op)) finish(op, canceled);
   else if (retryable(c.result)) submit_recv(op);
   else finish(op, from_result(c.result));
 }
