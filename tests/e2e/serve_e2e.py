@@ -394,6 +394,14 @@ def case_pipeline():
             st, _, body, rest = read_response(s, rest)
             expect(st == 200 and body == f"pipelined-{i % 10}\n".encode(), f"response {i}: {st} {body!r}")
         s.close()
+        # Requests pipelined, then a half-close: every one is still answered.
+        s = connect(server, timeout=10)
+        s.sendall(b"".join(b"GET /p%d.txt HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(3)))
+        s.shutdown(socket.SHUT_WR)
+        data, closed = read_until_close(s)
+        expect(closed and data.count(b"HTTP/1.1 200") == 3 and data.endswith(b"pipelined-2\n"),
+               f"3 requests then FIN: {data.count(b'HTTP/1.1 200')} answered, closed={closed}")
+        s.close()
         # ~300 KiB of pipelined requests (far more than one input area and one
         # pool buffer), each with a padding header: the stash and the paused
         # recv must keep every byte in order.

@@ -420,7 +420,9 @@ class ServeWorker final : public Worker {
     const http::Request& q = request_;
     begin_response(c);
     c->head_only = q.method == http::Method::head;
-    c->keep_alive = q.keep_alive && !draining_ && !c->peer_eof;
+    // A peer that has shut down its side still gets every request it sent
+    // answered; process() closes once none is left.
+    c->keep_alive = q.keep_alive && !draining_;
     c->log_line = q.request_line;
     c->log_referer = q.referer;
     c->log_agent = q.user_agent;
