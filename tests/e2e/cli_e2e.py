@@ -263,6 +263,48 @@ def case_plain_client():
         echo_roundtrip("::1", server.port, payload)
 
 
+def stuck_client(port, limit_bytes=64 << 20):
+    """A client that sends without reading until its sends block; returns the socket."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.setblocking(False)
+    chunk, sent, idle_since = os.urandom(65536), 0, None
+    while sent < limit_bytes:
+        try:
+            sent += s.send(chunk)
+            idle_since = None
+        except BlockingIOError:
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > 0.3:
+                break  # both directions are full
+            time.sleep(0.01)
+    expect(sent < limit_bytes, "the server kept reading a peer that never reads")
+    return s
+
+
+def case_stall_timeout():
+    """A peer that sends but never reads is closed after --stall-timeout; others go on."""
+    with Server("echo", ["--stall-timeout", "0.5"], metrics=True) as server:
+        s = stuck_client(server.port)
+        # Still not reading (reading would let the echoes go on): watch the
+        # TCP state until the server's RST (CLOSE) or FIN (CLOSE_WAIT) lands.
+        t0 = time.monotonic()
+        state = None
+        while time.monotonic() - t0 < 5:
+            state = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+            if state in (7, 8):  # TCP_CLOSE, TCP_CLOSE_WAIT
+                break
+            time.sleep(0.05)
+        took = time.monotonic() - t0
+        expect(state in (7, 8), f"stuck peer not closed after {took:.1f} s (TCP state {state})")
+        s.close()
+        echo_roundtrip(server.host, server.port, os.urandom(100000))
+        samples = prom_check.check(scrape(server.metrics_port)[2])
+        expect(prom_check.value(samples, "ringxfer_echo_errors_total") >= 1, "stall not counted as an error")
+        expect(server.stop() == 0, "echo exit")
+
+
 def case_address_in_use():
     for threads in ("1", "2"):
         with Server("echo", ["--threads", threads]) as first:

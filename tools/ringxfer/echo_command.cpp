@@ -6,12 +6,17 @@
 // invariant 9), so the server copies nothing and holds no per-connection
 // buffer. Memory stays bounded: a connection with too many chunks still
 // being written (a peer that sends but does not read) has its recv
-// cancelled, and re-armed once its writes drain.
+// cancelled, and re-armed once its writes drain. Such a peer still holds up
+// to echo_max_writes of the shared receive buffers, so one whose writes make
+// no progress for --stall-timeout is closed: a few of them cannot starve
+// every other connection for long.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -30,16 +35,19 @@ constexpr std::string_view echo_usage_head =
     "backends, so any client that expects its bytes back works (`ringxfer load`,\n"
     "nc, a test harness).\n"
     "\n"
-    "options:\n";
+    "options:\n"
+    "  --stall-timeout S  close a connection whose echoes make no progress for S\n"
+    "                     seconds (a peer that sends but never reads; default 30)\n";
 
 // Chunks of one connection being written back at most; past this its recv is
 // cancelled until the writes drain to echo_resume_writes.
-constexpr std::uint32_t echo_max_writes = 16;
-constexpr std::uint32_t echo_resume_writes = 4;
+constexpr std::uint32_t echo_max_writes = 8;
+constexpr std::uint32_t echo_resume_writes = 2;
 
 class EchoWorker final : public Worker {
  public:
-  explicit EchoWorker(int listen_fd) : listen_fd_(listen_fd) {}
+  EchoWorker(int listen_fd, std::chrono::nanoseconds stall_timeout)
+      : listen_fd_(listen_fd), stall_timeout_ns_(stall_timeout.count()) {}
   ~EchoWorker() override {
     if (listen_fd_ >= 0) ::close(listen_fd_);  // never adopted: its thread did not start
   }
@@ -50,6 +58,7 @@ class EchoWorker final : public Worker {
     what = "listener";
     if (auto ec = engine_->adopt(listen_fd_, listener_)) return ec;
     listen_fd_ = -1;
+    arm_sweep();
     return arm_accept();
   }
 
@@ -80,7 +89,24 @@ class EchoWorker final : public Worker {
     bool paused = false;       // recv cancelled for too many writes in flight
     bool closing = false;
     bool in_use = false;
+    std::int64_t write_progress_ns = 0;  // last time a write began on an idle connection or completed
   };
+
+  // Closes connections whose writes have been stuck for the stall timeout.
+  void arm_sweep() {
+    auto period = std::chrono::nanoseconds(std::clamp<std::int64_t>(stall_timeout_ns_ / 4, 50'000'000, 1'000'000'000));
+    engine_->timeout(period, [this](std::error_code ec) {
+      if (ec) return;
+      std::int64_t now = now_ns();
+      for (auto& c : conns_) {
+        if (c->in_use && !c->closing && c->writes > 0 && now - c->write_progress_ns > stall_timeout_ns_) {
+          ++counters_.errors;
+          close_conn(c.get());
+        }
+      }
+      arm_sweep();
+    });
+  }
 
   std::error_code arm_accept() {
     OpId id = engine_->accept(listener_, [this](std::error_code ec, Socket s) { on_accept(ec, s); });
@@ -142,6 +168,7 @@ class EchoWorker final : public Worker {
         close_conn(c);
         return;
       }
+      if (c->writes == 0) c->write_progress_ns = received_ns;
       ++c->writes;
       ++c->ops;
       if (c->writes >= echo_max_writes && !c->paused && c->recv_active) {
@@ -175,9 +202,10 @@ class EchoWorker final : public Worker {
   void on_written(Conn* c, std::error_code ec, std::size_t bytes, std::int64_t received_ns) {
     --c->writes;
     --c->ops;
+    c->write_progress_ns = now_ns();
     if (!ec) {
       counters_.bytes_out += bytes;
-      counters_.latency.record(std::uint64_t(now_ns() - received_ns));
+      counters_.latency.record(std::uint64_t(c->write_progress_ns - received_ns));
     } else if (!c->closing) {
       ++counters_.errors;
       close_conn(c);
@@ -229,6 +257,7 @@ class EchoWorker final : public Worker {
   }
 
   int listen_fd_;
+  std::int64_t stall_timeout_ns_;
   WorkerContext* context_ = nullptr;
   Engine* engine_ = nullptr;
   Socket listener_;
@@ -247,6 +276,12 @@ int echo_command(std::span<const std::string_view> args) {
   static const std::string usage = std::string(echo_usage_head) + std::string(server_flags_usage) +
                                    std::string(common_flags_usage);
   FlagParser parser("echo", usage);
+  std::chrono::nanoseconds stall_timeout = std::chrono::seconds(30);
+  parser.option("--stall-timeout", [&](std::string_view v) {
+    std::string why = parse_seconds(v, stall_timeout);
+    if (why.empty() && stall_timeout.count() <= 0) why = "expected a duration above 0";
+    return why;
+  });
   add_server_flags(parser, server);
   add_common_flags(parser, common);
   if (int code = parser.parse(args); code >= 0) return code;
@@ -283,7 +318,7 @@ int echo_command(std::span<const std::string_view> args) {
   std::vector<std::unique_ptr<EchoWorker>> workers;
   std::vector<Worker*> pointers;
   for (int fd : fds) {
-    workers.push_back(std::make_unique<EchoWorker>(fd));
+    workers.push_back(std::make_unique<EchoWorker>(fd, stall_timeout));
     pointers.push_back(workers.back().get());
   }
   RunResult result = run_workers(config, pointers);

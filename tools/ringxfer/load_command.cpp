@@ -101,6 +101,7 @@ class LoadWorker final : public Worker {
   std::error_code start(WorkerContext& context, std::string& what) override {
     context_ = &context;
     engine_ = &context.engine();
+    backend_ = engine_->features().backend;
     pending_connects_ = conns_.size();
     if (conns_.empty()) {
       context.finished();
@@ -148,6 +149,7 @@ class LoadWorker final : public Worker {
   std::uint64_t failed_connections() const { return failed_; }
   std::uint64_t unanswered() const { return unanswered_; }
   const std::string& first_error() const { return first_error_; }
+  BackendKind backend() const { return backend_; }
   // The measured window: from the end of the warmup to the end of sending.
   std::int64_t window_begin_ns() const { return warmup_end_ns_; }
   std::int64_t window_end_ns() const {
@@ -441,6 +443,7 @@ class LoadWorker final : public Worker {
   std::uint64_t failed_ = 0;
   std::uint64_t unanswered_ = 0;
   std::string first_error_;
+  BackendKind backend_ = BackendKind::automatic;
 };
 
 double cpu_seconds(const rusage& r) {
@@ -590,7 +593,7 @@ int load_command(std::span<const std::string_view> args) {
     j.key_uint("unanswered", unanswered);
     j.key_double("cpu_seconds", cpu);
     j.key_double("syscalls_per_msg", syscalls_per_msg, 4);
-    j.key_string("backend", common.backend == BackendKind::automatic ? "auto" : std::string(to_string(common.backend)));
+    j.key_string("backend", to_string(workers.front()->backend()));  // the one in use, after auto
     if (first_error.empty()) j.key_null("first_error");
     else j.key_string("first_error", first_error);
     std::cout << j.finish();
