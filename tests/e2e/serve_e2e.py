@@ -475,6 +475,33 @@ def case_timeouts():
         s.close()
 
 
+def case_send_timeout():
+    """A client that stops reading is closed --send-timeout after the last progress."""
+    with Tree() as tree, serve(tree, "--send-timeout", "1") as server:
+        name = tree.sized(64 << 20)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", server.port))
+        s.sendall(b"GET /" + name.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(3)  # stalled for longer than the timeout
+        data, closed = read_until_close(s, limit=1 << 27, timeout=10)
+        s.close()
+        expect(closed and len(data) < (64 << 20), f"stalled reader: closed={closed}, {len(data)} bytes")
+        expect(curl_status(f"http://127.0.0.1:{server.port}/a.txt") == 200, "server alive")
+
+
+def case_metrics():
+    with Tree() as tree, Server("serve", [tree.root], metrics=True) as server:
+        for path in ["/a.txt", "/a.txt", "/missing"]:
+            curl("-o", "/dev/null", f"http://127.0.0.1:{server.port}{path}")
+        status, ctype, body = cli_e2e.scrape(server.metrics_port)
+        expect(status == 200, f"/metrics: {status}")
+        samples = cli_e2e.prom_check.check(body)
+        expect(cli_e2e.prom_check.value(samples, "ringxfer_serve_requests_total") == 3, "requests counted")
+        expect(cli_e2e.prom_check.value(samples, "ringxfer_serve_latency_seconds_count") == 3, "latency counted")
+
+
 def case_max_connections():
     with Tree() as tree, serve(tree, "--max-connections", "2", "--idle-timeout", "30") as server:
         a, b = connect(server), connect(server)
