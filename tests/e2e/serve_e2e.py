@@ -394,6 +394,14 @@ def case_pipeline():
             st, _, body, rest = read_response(s, rest)
             expect(st == 200 and body == f"pipelined-{i % 10}\n".encode(), f"response {i}: {st} {body!r}")
         s.close()
+        # Requests pipelined, then a half-close: every one is still answered.
+        s = connect(server, timeout=10)
+        s.sendall(b"".join(b"GET /p%d.txt HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(3)))
+        s.shutdown(socket.SHUT_WR)
+        data, closed = read_until_close(s)
+        expect(closed and data.count(b"HTTP/1.1 200") == 3 and data.endswith(b"pipelined-2\n"),
+               f"3 requests then FIN: {data.count(b'HTTP/1.1 200')} answered, closed={closed}")
+        s.close()
         # ~300 KiB of pipelined requests (far more than one input area and one
         # pool buffer), each with a padding header: the stash and the paused
         # recv must keep every byte in order.
@@ -465,6 +473,37 @@ def case_timeouts():
             expect(st == 200, "active keep-alive connection")
             time.sleep(0.6)
         s.close()
+
+
+def case_send_timeout():
+    """A client that stops reading is closed --send-timeout after the last progress."""
+    with Tree() as tree, serve(tree, "--send-timeout", "1") as server:
+        name = tree.sized(64 << 20)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", server.port))
+        s.sendall(b"GET /" + name.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(3)  # stalled for longer than the timeout
+        data, closed = read_until_close(s, limit=1 << 27, timeout=10)
+        s.close()
+        expect(closed and len(data) < (64 << 20), f"stalled reader: closed={closed}, {len(data)} bytes")
+        expect(curl_status(f"http://127.0.0.1:{server.port}/a.txt") == 200, "server alive")
+
+
+def case_metrics():
+    with Tree() as tree, Server("serve", [tree.root], metrics=True) as server:
+        for path in ["/a.txt", "/a.txt", "/missing"]:
+            curl("-o", "/dev/null", f"http://127.0.0.1:{server.port}{path}")
+        status, ctype, body = cli_e2e.scrape(server.metrics_port)
+        expect(status == 200, f"/metrics: {status}")
+        samples = cli_e2e.prom_check.check(body)
+        expect(cli_e2e.prom_check.value(samples, "ringxfer_serve_requests_total") == 3, "requests counted")
+        expect(cli_e2e.prom_check.value(samples, "ringxfer_serve_latency_seconds_count") == 3, "latency counted")
+        expect(cli_e2e.prom_check.value(samples, "ringxfer_serve_requests_by_status_total", status="200") == 2,
+               "requests by status: 200")
+        expect(cli_e2e.prom_check.value(samples, "ringxfer_serve_requests_by_status_total", status="404") == 1,
+               "requests by status: 404")
 
 
 def case_max_connections():

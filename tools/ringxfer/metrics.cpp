@@ -18,6 +18,7 @@ void ToolCounters::add(const ToolCounters& other) noexcept {
   connections_open += other.connections_open;
   errors += other.errors;
   latency.add(other.latency);
+  for (std::size_t i = 0; i < by_status.size(); ++i) by_status[i] += other.by_status[i];
 }
 
 namespace {
@@ -115,6 +116,17 @@ std::string metrics_text(const MetricsVocabulary& v, const std::vector<ThreadSna
   counter("sent_bytes", "Payload bytes sent to peers.", sum.bytes_out);
   counter("connections", "Connections accepted.", sum.connections_accepted);
   counter("errors", "Connections that ended with an error.", sum.errors);
+
+  // Messages by status, e.g. ringxfer_serve_requests_by_status_total{status="404"}.
+  bool any_status = false;
+  for (std::uint64_t n : sum.by_status) any_status = any_status || n != 0;
+  if (any_status) {
+    std::string name = prefix + std::string(v.message_noun) + "_by_status_total";
+    header(out, name, "Messages answered, by status code.", "counter");
+    for (std::size_t code = 0; code < sum.by_status.size(); ++code) {
+      if (sum.by_status[code] != 0) sample(out, name, "status=\"" + std::to_string(code) + "\"", sum.by_status[code]);
+    }
+  }
 
   std::string open = prefix + "open_connections";
   header(out, open, "Connections open now.", "gauge");

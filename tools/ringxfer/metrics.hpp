@@ -46,6 +46,9 @@ struct ToolCounters {
   std::uint64_t connections_open = 0;      // a gauge
   std::uint64_t errors = 0;
   LatencyBuckets latency;
+  // Messages by protocol status (serve: HTTP status codes 100..599; index =
+  // the code); all zero for tools without one, and then not exported.
+  std::array<std::uint64_t, 600> by_status{};
 
   void add(const ToolCounters& other) noexcept;
 };

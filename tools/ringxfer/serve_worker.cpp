@@ -420,7 +420,9 @@ class ServeWorker final : public Worker {
     const http::Request& q = request_;
     begin_response(c);
     c->head_only = q.method == http::Method::head;
-    c->keep_alive = q.keep_alive && !draining_ && !c->peer_eof;
+    // A peer that has shut down its side still gets every request it sent
+    // answered; process() closes once none is left.
+    c->keep_alive = q.keep_alive && !draining_;
     c->log_line = q.request_line;
     c->log_referer = q.referer;
     c->log_agent = q.user_agent;
@@ -577,6 +579,7 @@ class ServeWorker final : public Worker {
   void finish_response(Conn* c, std::error_code ec, std::uint64_t body_bytes, std::uint64_t bytes_out) {
     c->busy = false;
     ++counters_.messages;
+    if (c->status < counters_.by_status.size()) ++counters_.by_status[c->status];
     counters_.bytes_out += bytes_out;
     counters_.latency.record(std::uint64_t(now_ns() - c->started_ns));
     log_access(c, body_bytes);
