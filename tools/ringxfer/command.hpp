@@ -16,6 +16,7 @@ int load_command(std::span<const std::string_view> args);
 int proxy_command(std::span<const std::string_view> args);
 int send_command(std::span<const std::string_view> args);
 int recv_command(std::span<const std::string_view> args);
+int serve_command(std::span<const std::string_view> args);
 
 // Prints "ringxfer: <message>" to stderr; with `usage`, the command's usage follows.
 void usage_error(std::string_view message, std::string_view usage);

@@ -3,6 +3,7 @@
 //   ringxfer probe [--json] [--backend auto|io_uring|epoll] [--disable LIST]
 //   ringxfer echo --listen ADDR [--metrics ADDR] [--threads N] ...
 //   ringxfer load --to ADDR [--connections N] [--size B] [--pipeline K] ...
+//   ringxfer serve DIR --listen ADDR [--access-log FILE|-] [--threads N] ...
 //
 // Exit codes: 0 success, 1 runtime failure, 2 usage error (unknown command or
 // flag, bad value) — the message names the offending word.
@@ -26,6 +27,7 @@ constexpr std::string_view main_usage =
     "  echo     echo server: every byte back unchanged\n"
     "  load     echo load generator: msgs/s and latency, every byte verified\n"
     "  probe    show what this kernel offers io_uring and which backend the engine would pick\n"
+    "  serve    HTTP/1.1 static file server for a directory\n"
     "\n"
     "Run `ringxfer <command> --help` for a command's options.\n";
 
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
     return exit_ok;
   }
   if (command == "probe") return probe_command(rest);
+  if (command == "serve") return serve_command(rest);
   if (command == "echo") return echo_command(rest);
   if (command == "load") return load_command(rest);
   if (command == "proxy") return proxy_command(rest);

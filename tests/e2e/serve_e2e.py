@@ -1,0 +1,604 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `ringxfer serve` (issue 7 section 3, issue 10 section 2).
+
+usage: serve_e2e.py --bin PATH [--backend auto|io_uring|epoll] CASE
+
+Real processes on loopback; curl for whole files, raw sockets for hostile
+input. Exit 0 (pass), 1 (fail, with the reason) or 77 (skip). Every wait is
+bounded.
+"""
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_e2e  # noqa: E402
+from cli_e2e import Fail, Server, expect  # noqa: E402
+
+SKIP = 77
+SECRET = b"TOP-SECRET-OUTSIDE-THE-ROOT"
+
+# Sizes around every boundary the server has: empty, one pool buffer (64 KiB:
+# copy below, splice/sendfile above), and well past the pipe size.
+SIZES = [0, 1, 4095, 4096, 65535, 65536, 65537, 1 << 20, (64 << 20) + 7]
+
+
+# ----------------------------------------------------------------- fixture --
+
+class Tree:
+    """A served root with files of every size, a secret next to it, symlinks."""
+
+    def __init__(self):
+        self.base = tempfile.mkdtemp(prefix="serve-e2e-")
+        self.root = os.path.join(self.base, "root")
+        os.makedirs(os.path.join(self.root, "dir", "deeper"))
+        os.makedirs(os.path.join(self.root, "noindex"))
+        with open(os.path.join(self.base, "secret.txt"), "wb") as f:
+            f.write(SECRET)
+        self.write("a.txt", b"hello\n")
+        self.write("index.html", b"<h1>root</h1>\n")
+        self.write("dir/index.html", b"<h1>dir</h1>\n")
+        self.write("dir/deeper/x.css", b"body{}\n")
+        self.write("weird.zzz", b"zzz\n")
+        for i in range(10):
+            self.write(f"p{i}.txt", f"pipelined-{i}\n".encode())
+        os.symlink(os.path.join(self.base, "secret.txt"), os.path.join(self.root, "abs_out"))
+        os.symlink("../secret.txt", os.path.join(self.root, "rel_out"))
+        os.symlink("a.txt", os.path.join(self.root, "inside"))
+        os.symlink("..", os.path.join(self.root, "up"))
+        os.mkfifo(os.path.join(self.root, "fifo"))
+
+    def write(self, name, data):
+        with open(os.path.join(self.root, name), "wb") as f:
+            f.write(data)
+
+    def sized(self, size):
+        name = f"f{size}.bin"
+        path = os.path.join(self.root, name)
+        if not os.path.exists(path):
+            with open(path, "wb") as f:
+                block = os.urandom(1 << 20)
+                left = size
+                while left > 0:
+                    f.write(block[: min(left, len(block))])
+                    left -= min(left, len(block))
+        return name
+
+    def close(self):
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def serve(tree, *extra, listen="127.0.0.1:0"):
+    return Server("serve", [tree.root] + list(extra), listen=listen)
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def curl(*args, timeout=60):
+    r = subprocess.run(["curl", "-sS"] + list(args), capture_output=True, timeout=timeout)
+    return r
+
+
+def curl_status(url, *headers, method=None):
+    args = ["-o", "/dev/null", "-w", "%{http_code}"]
+    if method == "HEAD":
+        args.append("-I")
+    for h in headers:
+        args += ["-H", h]
+    r = curl(*args, url)
+    return int(r.stdout.decode() or 0)
+
+
+# ------------------------------------------------------------- raw client --
+
+def connect(server, timeout=5):
+    return socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+
+
+def read_until_close(s, limit=1 << 24, timeout=5):
+    """Everything the server sends until it closes (or `timeout`); (bytes, closed)."""
+    s.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while len(data) < limit and time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            return data, False
+        except ConnectionResetError:
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def raw(server, payload, timeout=5):
+    """Sends payload, returns (first status or None, all bytes, closed)."""
+    s = connect(server)
+    try:
+        s.sendall(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    data, closed = read_until_close(s, timeout=timeout)
+    s.close()
+    m = re.match(rb"HTTP/1\.1 (\d{3}) ", data)
+    return (int(m.group(1)) if m else None), data, closed
+
+
+def read_response(s, buf, head_only=False):
+    """One response from socket s (buf: bytes already read); returns (status, headers, body, rest)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise Fail(f"connection closed inside a response head: {buf[:200]!r}")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, v = line.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    length = 0 if head_only else int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise Fail("connection closed inside a body")
+        rest += chunk
+    return status, headers, rest[:length], rest[length:]
+
+
+# ------------------------------------------------------------------- cases --
+
+def case_files():
+    """Every size, by sha256, GET on one keep-alive connection; HEAD; HTTP/1.0."""
+    with Tree() as tree, serve(tree) as server:
+        base = f"http://127.0.0.1:{server.port}/"
+        names = [tree.sized(n) for n in SIZES]
+        out = os.path.join(tree.base, "out")
+        os.makedirs(out)
+        args = []
+        for n in names:
+            args += [base + n, "-o", os.path.join(out, n)]
+        r = curl("--fail", *args, timeout=120)
+        expect(r.returncode == 0, f"curl: {r.stderr.decode()}")
+        for n in names:
+            want = sha256_file(os.path.join(tree.root, n))
+            got = sha256_file(os.path.join(out, n))
+            expect(want == got, f"{n}: sha256 differs")
+        # Two threads of the same answers through HTTP/1.0 (no keep-alive).
+        r = curl("--http1.0", "--fail", base + names[6], "-o", os.path.join(out, "h10"))
+        expect(r.returncode == 0 and sha256_file(os.path.join(out, "h10")) == sha256_file(os.path.join(tree.root, names[6])),
+               "HTTP/1.0 download differs")
+        # HEAD: the GET's head, no body.
+        r = curl("-I", base + names[7])
+        head = r.stdout.decode()
+        expect(head.startswith("HTTP/1.1 200"), f"HEAD: {head!r}")
+        expect(f"Content-Length: {SIZES[7]}" in head, f"HEAD length: {head!r}")
+        s = connect(server)
+        s.sendall(f"HEAD /{names[3]} HTTP/1.1\r\nHost: x\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        st, hd, body, rest = read_response(s, b"", head_only=True)
+        expect(st == 200 and hd["content-length"] == str(SIZES[3]), f"HEAD: {st} {hd}")
+        # The HEAD's Content-Length is not followed by a body: the next
+        # response comes right after the head.
+        st, hd, body, rest = read_response(s, rest)
+        expect(st == 200 and body == b"hello\n", f"HEAD sent a body: {body[:40]!r}")
+        s.close()
+        # Content-Type by extension; Date and Server present.
+        r = curl("-i", base + "dir/deeper/x.css")
+        text = r.stdout.decode()
+        expect("Content-Type: text/css" in text, f"css type: {text!r}")
+        expect(re.search(r"Date: \w{3}, \d\d \w{3} \d{4} ", text) and "Server: ringxfer" in text, f"Date/Server: {text!r}")
+        # HTTP/1.0 without keep-alive closes after the response; with it, stays.
+        st, data, closed = raw(server, b"GET /a.txt HTTP/1.0\r\n\r\n")
+        expect(st == 200 and closed and data.endswith(b"hello\n"), f"HTTP/1.0: {data!r}")
+        s = connect(server)
+        s.sendall(b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        st, hd, body, rest = read_response(s, b"")
+        expect(hd.get("connection") == "keep-alive" and body == b"hello\n", f"1.0 keep-alive: {hd}")
+        s.sendall(b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        st, hd, body, rest = read_response(s, rest)
+        expect(st == 200, "second request on an HTTP/1.0 keep-alive connection")
+        s.close()
+
+
+def case_mime():
+    with Tree() as tree:
+        types = os.path.join(tree.base, "mime.types")
+        with open(types, "w") as f:
+            f.write("# test\napplication/x-zzz zzz\n")
+        with serve(tree, "--mime-types", types) as server:
+            r = curl("-i", f"http://127.0.0.1:{server.port}/weird.zzz")
+            expect("Content-Type: application/x-zzz" in r.stdout.decode(), f"--mime-types: {r.stdout!r}")
+        r = cli_e2e.run(["serve", tree.root, "--listen", "127.0.0.1:0", "--mime-types", "/nonexistent/mime.types"])
+        expect(r.returncode == 1, f"missing --mime-types file: exit {r.returncode}")
+
+
+def case_directories():
+    with Tree() as tree, serve(tree) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        r = curl("-i", base + "/")
+        expect(b"<h1>root</h1>" in r.stdout, f"root index: {r.stdout!r}")
+        r = curl("-i", base + "/dir?q=1")
+        text = r.stdout.decode()
+        expect(text.startswith("HTTP/1.1 301") and "Location: /dir/?q=1" in text, f"301: {text!r}")
+        r = curl("-L", base + "/dir")
+        expect(r.stdout == b"<h1>dir</h1>\n", f"followed 301: {r.stdout!r}")
+        expect(curl_status(base + "/noindex/") == 403, "directory without index.html")
+        expect(curl_status(base + "/missing.txt") == 404, "missing file")
+        expect(curl_status(base + "/a.txt/") == 404, "a file named as a directory")
+        expect(curl_status(base + "/fifo") == 403, "a FIFO must be refused, not block the server")
+        expect(curl_status(base + "/inside") == 200, "a symlink inside the root")
+        expect(curl_status(base + "/a.txt") == 200, "server alive after the FIFO")
+
+
+def case_ranges_conditionals():
+    with Tree() as tree, serve(tree) as server:
+        name = tree.sized(1 << 20)
+        url = f"http://127.0.0.1:{server.port}/{name}"
+        with open(os.path.join(tree.root, name), "rb") as f:
+            data = f.read()
+        for spec, first, last in [("0-0", 0, 0), ("100-199", 100, 199), ("1000000-", 1000000, len(data) - 1),
+                                  ("-500", len(data) - 500, len(data) - 1), ("70000-999999999", 70000, len(data) - 1)]:
+            r = curl("-r", spec, "-D", "-", url)
+            head, body = r.stdout.split(b"\r\n\r\n", 1)
+            expect(head.startswith(b"HTTP/1.1 206"), f"range {spec}: {head[:40]!r}")
+            expect(f"Content-Range: bytes {first}-{last}/{len(data)}".encode() in head, f"range {spec}: {head!r}")
+            expect(body == data[first:last + 1], f"range {spec}: body differs")
+        # Unsatisfiable -> 416 with bytes */size; malformed or multiple -> 200.
+        expect(curl_status(url, f"Range: bytes={len(data)}-") == 416, "range past the end")
+        expect(curl_status(url, "Range: bytes=99999999999999999999999-") == 416, "overflowing first-pos")
+        r = curl("-D", "-", "-o", "/dev/null", "-H", f"Range: bytes={len(data)}-", url)
+        expect(f"Content-Range: bytes */{len(data)}".encode() in r.stdout, f"416 Content-Range: {r.stdout!r}")
+        for bad in ["bytes=5-1", "bytes=abc", "items=0-1", "bytes=0-1,5-6", "bytes=--1"]:
+            expect(curl_status(url, f"Range: {bad}") == 200, f"Range: {bad} must be ignored (200)")
+        # Validators.
+        r = curl("-I", url)
+        head = r.stdout.decode()
+        etag = re.search(r"ETag: (\"[^\"]+\")", head).group(1)
+        last_modified = re.search(r"Last-Modified: (.+)\r", head).group(1)
+        expect(curl_status(url, f"If-None-Match: {etag}") == 304, "If-None-Match match")
+        expect(curl_status(url, f"If-None-Match: W/{etag}") == 304, "If-None-Match weak match")
+        expect(curl_status(url, "If-None-Match: \"other\"") == 200, "If-None-Match other")
+        expect(curl_status(url, f"If-Modified-Since: {last_modified}") == 304, "If-Modified-Since equal")
+        expect(curl_status(url, "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT") == 200, "If-Modified-Since old")
+        r = curl("-D", "-", "-o", "/dev/null", "-H", f"If-None-Match: {etag}", url)
+        expect(b"Content-Length" not in r.stdout and etag.encode() in r.stdout, f"304 head: {r.stdout!r}")
+        expect(curl_status(url, f"If-Range: {etag}", "Range: bytes=0-9") == 206, "If-Range matching")
+        expect(curl_status(url, "If-Range: \"stale\"", "Range: bytes=0-9") == 200, "If-Range stale")
+        expect(curl_status(url, f"If-Range: {last_modified}", "Range: bytes=0-9") == 206, "If-Range date")
+        expect(curl_status(url, "Range: bytes=0-9", method="HEAD") == 200, "HEAD ignores Range")
+
+
+def status_of(server, payload, timeout=5):
+    st, data, closed = raw(server, payload, timeout=timeout)
+    return st, closed, data
+
+
+def case_hostile():
+    """Issue 10 section 2: each gets its status and a close; the server survives."""
+    with Tree() as tree, serve(tree, "--max-uri-bytes", "2048", "--max-header-bytes", "4096", "--max-headers", "20") as server:
+        big_field = b"X-Big: " + b"a" * 5000 + b"\r\n"
+        many = b"".join(b"X-%d: v\r\n" % i for i in range(25))
+        cases = [
+            ("garbage line", b"HELLO\r\n\r\n", 400),
+            ("no version", b"GET /a.txt\r\n\r\n", 400),
+            ("two spaces", b"GET  /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+            ("bad version", b"GET /a.txt HTTP/1.x\r\nHost: x\r\n\r\n", 400),
+            ("HTTP/2.0 line", b"GET /a.txt HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+            ("lower-case method", b"get /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+            ("unknown method", b"FROB /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+            ("POST", b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
+            ("no Host", b"GET /a.txt HTTP/1.1\r\n\r\n", 400),
+            ("two Hosts", b"GET /a.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            ("space before colon", b"GET /a.txt HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+            ("obs-fold", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400),
+            ("NUL in a field", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", 400),
+            ("bare CR", b"GET /a.txt HTTP/1.1\rHost: x\r\n\r\n", 400),
+            ("oversized header", b"GET /a.txt HTTP/1.1\r\nHost: x\r\n" + big_field + b"\r\n", 431),
+            ("too many headers", b"GET /a.txt HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n", 431),
+            ("huge URI", b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+            ("bad Content-Length", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", 400),
+            ("negative Content-Length", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
+            ("duplicate Content-Length", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+            ("overflowing Content-Length", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400),
+            ("TE + CL (smuggling)", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+            ("TE alone", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
+            ("body on GET", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 413),
+            ("OPTIONS", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+            ("asterisk-form", b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+            ("authority-form", b"GET example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+            ("userinfo", b"GET http://u@x/a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+            ("HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400),
+            ("TLS ClientHello", bytes.fromhex("16030100c4010000c00303") + os.urandom(180), 400),
+        ]
+        for what, payload, want in cases:
+            st, closed, data = status_of(server, payload)
+            expect(st == want, f"{what}: status {st}, want {want}: {data[:120]!r}")
+            expect(closed, f"{what}: connection not closed after {want}")
+        # Status pages that keep the connection (the framing is intact).
+        s = connect(server)
+        s.sendall(b"GET /missing HTTP/1.1\r\nHost: x\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        st1, _, _, rest = read_response(s, b"")
+        st2, _, body, _ = read_response(s, rest)
+        expect((st1, st2, body) == (404, 200, b"hello\n"), f"404 then 200 on one connection: {st1} {st2}")
+        s.close()
+        # Bytes dribbled one at a time still make a request.
+        s = connect(server)
+        for b in b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n":
+            s.sendall(bytes([b]))
+        data, closed = read_until_close(s)
+        expect(data.startswith(b"HTTP/1.1 200") and data.endswith(b"hello\n"), f"dribbled request: {data!r}")
+        s.close()
+        expect(curl_status(f"http://127.0.0.1:{server.port}/a.txt") == 200, "server alive after the hostile list")
+
+
+def case_traversal():
+    """Never a byte from outside the root."""
+    with Tree() as tree, serve(tree) as server:
+        cases = [
+            (b"/../secret.txt", 403),
+            (b"/dir/../../secret.txt", 403),
+            (b"/%2e%2e/secret.txt", 403),
+            (b"/.%2E/secret.txt", 403),
+            (b"/dir%2f..%2f..%2fsecret.txt", 403),
+            (b"/..%2fsecret.txt", 403),
+            (b"/a.txt%00.html", 400),
+            (b"/%00", 400),
+            (b"/..\\secret.txt", 403),
+            (b"/abs_out", 403),
+            (b"/rel_out", 403),
+            (b"/up/secret.txt", 403),
+            (b"/proc/self/root/etc/passwd", 404),
+            (b"http://evil/../secret.txt", 403),
+            (b"http://x/%2e%2e/%2e%2e/secret.txt", 403),
+        ]
+        for target, want in cases:
+            st, data, closed = raw(server, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            expect(SECRET not in data, f"{target!r}: the secret leaked")
+            expect(st == want, f"{target!r}: status {st}, want {want}: {data[:100]!r}")
+        # curl normalizes dot segments itself; --path-as-is sends them raw.
+        r = curl("--path-as-is", f"http://127.0.0.1:{server.port}/../secret.txt")
+        expect(SECRET not in r.stdout, "curl --path-as-is leaked the secret")
+
+
+def case_pipeline():
+    """500 requests in one write, answered in order; a pipeline larger than the input area."""
+    with Tree() as tree, serve(tree) as server:
+        reqs = b"".join(b"GET /p%d.txt HTTP/1.1\r\nHost: x\r\n\r\n" % (i % 10) for i in range(500))
+        s = connect(server, timeout=10)
+        s.sendall(reqs)
+        rest = b""
+        for i in range(500):
+            st, _, body, rest = read_response(s, rest)
+            expect(st == 200 and body == f"pipelined-{i % 10}\n".encode(), f"response {i}: {st} {body!r}")
+        s.close()
+        # ~300 KiB of pipelined requests (far more than one input area and one
+        # pool buffer), each with a padding header: the stash and the paused
+        # recv must keep every byte in order.
+        pad = b"X-Pad: " + b"p" * 3000 + b"\r\n"
+        reqs = b"".join(b"GET /p%d.txt HTTP/1.1\r\nHost: x\r\n" % (i % 10) + pad + b"\r\n" for i in range(100))
+        s = connect(server, timeout=10)
+        import threading
+        sender = threading.Thread(target=lambda: s.sendall(reqs), daemon=True)
+        sender.start()
+        rest = b""
+        for i in range(100):
+            st, _, body, rest = read_response(s, rest)
+            expect(st == 200 and body == f"pipelined-{i % 10}\n".encode(), f"large pipeline, response {i}: {st}")
+        sender.join(10)
+        s.close()
+        # Pipelined big bodies, read slowly: order and bytes hold.
+        name = tree.sized(1 << 20)
+        with open(os.path.join(tree.root, name), "rb") as f:
+            want = f.read()
+        s = connect(server, timeout=20)
+        s.sendall(b"".join(b"GET /" + name.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n" for _ in range(4)))
+        time.sleep(0.3)
+        rest = b""
+        for i in range(4):
+            st, _, body, rest = read_response(s, rest)
+            expect(st == 200 and body == want, f"pipelined 1 MiB body {i}")
+        s.close()
+
+
+def case_timeouts():
+    with Tree() as tree, serve(tree, "--header-timeout", "1", "--idle-timeout", "1.5") as server:
+        # Slowloris: a head that never ends gets 408 and a close, on time.
+        s = connect(server, timeout=10)
+        t0 = time.monotonic()
+        s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n")
+        for _ in range(8):
+            time.sleep(0.2)
+            try:
+                s.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                break
+        data, closed = read_until_close(s, timeout=5)
+        took = time.monotonic() - t0
+        expect(data.startswith(b"HTTP/1.1 408") and closed, f"slowloris: {data[:60]!r} closed={closed}")
+        expect(0.9 < took < 2.5, f"slowloris closed after {took:.2f} s (header timeout 1 s)")
+        s.close()
+        # A connection that sends nothing is closed at the header timeout, silently.
+        s = connect(server, timeout=10)
+        t0 = time.monotonic()
+        data, closed = read_until_close(s, timeout=5)
+        took = time.monotonic() - t0
+        expect(closed and data == b"" and 0.9 < took < 2.5, f"silent connection: {data!r} after {took:.2f} s")
+        s.close()
+        # Idle keep-alive: served, then closed after the idle timeout, silently.
+        s = connect(server, timeout=10)
+        s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        st, _, body, rest = read_response(s, b"")
+        t0 = time.monotonic()
+        data, closed = read_until_close(s, timeout=5)
+        took = time.monotonic() - t0
+        expect(closed and data == b"" and 1.4 < took < 3, f"idle timeout: {data!r} after {took:.2f} s")
+        s.close()
+        # A keep-alive connection that goes on working is not cut by the idle timeout.
+        s = connect(server, timeout=10)
+        rest = b""
+        for _ in range(4):
+            s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            st, _, _, rest = read_response(s, rest)
+            expect(st == 200, "active keep-alive connection")
+            time.sleep(0.6)
+        s.close()
+
+
+def case_max_connections():
+    with Tree() as tree, serve(tree, "--max-connections", "2", "--idle-timeout", "30") as server:
+        a, b = connect(server), connect(server)
+        for s in (a, b):
+            s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            expect(read_response(s, b"")[0] == 200, "a connection within the limit")
+        c = connect(server)  # completes in the kernel backlog, not accepted
+        c.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.settimeout(0.7)
+        try:
+            got = c.recv(100)
+        except socket.timeout:
+            got = None
+        expect(got is None, f"a third connection was served over --max-connections 2: {got!r}")
+        a.close()
+        c.settimeout(5)
+        st, _, body, _ = read_response(c, b"")
+        expect(st == 200 and body == b"hello\n", "the waiting connection is served once one closes")
+        b.close()
+        c.close()
+
+
+def case_access_log():
+    with Tree() as tree:
+        log = os.path.join(tree.base, "access.log")
+        with serve(tree, "--access-log", log) as server:
+            base = f"http://127.0.0.1:{server.port}"
+            curl("-o", "/dev/null", "-A", "agent \"quoted\"", "-e", "http://ref/", base + "/a.txt")
+            curl("-o", "/dev/null", base + "/missing")
+            raw(server, b"get / HTTP/1.1\r\n\r\n")
+            # Buffered: written within about a second, without waiting for exit.
+            deadline = time.monotonic() + 3
+            lines = []
+            while time.monotonic() < deadline:
+                with open(log) as f:
+                    lines = f.read().splitlines()
+                if len(lines) >= 3:
+                    break
+                time.sleep(0.1)
+            expect(len(lines) == 3, f"access log after 3 s: {lines}")
+            expect(server.stop() == 0, "exit")
+        pattern = re.compile(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] "(.*)" (\d{3}) (\d+) "(.*)" "(.*)"$')
+        m = [pattern.match(line) for line in lines]
+        expect(all(m), f"combined format: {lines}")
+        expect(m[0].group(1) == "GET /a.txt HTTP/1.1" and m[0].group(2) == "200" and m[0].group(3) == "6", lines[0])
+        expect(m[0].group(4) == "http://ref/" and m[0].group(5) == "agent \\x22quoted\\x22", lines[0])
+        expect(m[1].group(2) == "404" and m[2].group(2) == "501", f"{lines}")
+        # Flushed at exit too, with no second to spare.
+        with serve(tree, "--access-log", log) as server:
+            curl("-o", "/dev/null", f"http://127.0.0.1:{server.port}/a.txt")
+            expect(server.stop() == 0, "exit")
+        with open(log) as f:
+            expect(len(f.read().splitlines()) == 4, "line written at exit")
+
+
+def case_drain_restart():
+    with Tree() as tree:
+        name = tree.sized(64 << 20)
+        out = os.path.join(tree.base, "slow.out")
+        with serve(tree, "--drain-timeout", "20") as server:
+            address = server.address
+            idle = connect(server)
+            idle.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_response(idle, b"")
+            dl = subprocess.Popen(["curl", "-sS", "--fail", "--limit-rate", "64M", "-o", out,
+                                   f"http://127.0.0.1:{server.port}/{name}"], stderr=subprocess.PIPE)
+            time.sleep(0.3)
+            server.proc.send_signal(signal.SIGTERM)
+            data, closed = read_until_close(idle, timeout=3)
+            expect(closed, "an idle keep-alive connection stays open while draining")
+            code = dl.wait(30)
+            expect(code == 0, f"download cut by the drain: {dl.stderr.read()!r}")
+            expect(sha256_file(out) == sha256_file(os.path.join(tree.root, name)), "drained download differs")
+            expect(server.proc.wait(10) == 0, "drained server exit code")
+        with serve(tree, listen=address) as again:
+            expect(curl_status(f"http://{address}/a.txt") == 200, "restart on the same address")
+            expect(again.stop() == 0, "restarted server exit")
+
+
+def case_exit_codes():
+    with Tree() as tree:
+        r = cli_e2e.run(["serve", "--listen", "127.0.0.1:0"])
+        expect(r.returncode == 2 and "DIR" in r.stderr, f"no DIR: {r.returncode} {r.stderr!r}")
+        r = cli_e2e.run(["serve", tree.root, tree.root, "--listen", "127.0.0.1:0"])
+        expect(r.returncode == 2, f"two DIRs: {r.returncode}")
+        r = cli_e2e.run(["serve", tree.root, "--listen", "127.0.0.1:0", "--header-timeout", "0"])
+        expect(r.returncode == 2 and "--header-timeout" in r.stderr, f"bad timeout: {r.stderr!r}")
+        r = cli_e2e.run(["serve", os.path.join(tree.base, "nope"), "--listen", "127.0.0.1:0"])
+        expect(r.returncode == 1 and "nope" in r.stderr, f"missing DIR: {r.returncode} {r.stderr!r}")
+        with serve(tree) as server:
+            r = cli_e2e.run(["serve", tree.root, "--listen", server.address] + cli_e2e.backend_args())
+            expect(r.returncode == 1 and "in use" in r.stderr, f"address in use: {r.returncode} {r.stderr!r}")
+
+
+def case_threads():
+    """--threads 2: SO_REUSEPORT listeners, each connection served whole."""
+    with Tree() as tree, serve(tree, "--threads", "2", "--max-connections", "64") as server:
+        name = tree.sized(1 << 20)
+        want = sha256_file(os.path.join(tree.root, name))
+        out = os.path.join(tree.base, "t")
+        procs = [subprocess.Popen(["curl", "-sS", "--fail", "-o", f"{out}{i}", f"http://127.0.0.1:{server.port}/{name}"])
+                 for i in range(8)]
+        for i, p in enumerate(procs):
+            expect(p.wait(30) == 0, f"download {i}")
+            expect(sha256_file(f"{out}{i}") == want, f"download {i} differs")
+        expect(server.stop() == 0, "exit")
+
+
+CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("case", choices=sorted(CASES))
+    args = parser.parse_args()
+    cli_e2e.ARGS = args
+    if not cli_e2e.backend_usable():
+        print(f"SKIP: backend {args.backend} is not usable here")
+        return SKIP
+    if shutil.which("curl") is None:
+        print("SKIP: curl is not installed (tools/dev setup installs it)")
+        return SKIP
+    try:
+        CASES[args.case]()
+    except (Fail, subprocess.TimeoutExpired, OSError) as e:
+        print(f"FAIL {args.case} ({args.backend}): {e}")
+        return 1
+    print(f"ok {args.case} ({args.backend})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

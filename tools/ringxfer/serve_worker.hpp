@@ -1,0 +1,37 @@
+#pragma once
+// The engine-thread half of `ringxfer serve`: one ServeWorker per thread,
+// each with its own listener (SO_REUSEPORT), Engine, Transfers and
+// connections. See serve_worker.cpp for the connection life cycle.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "http/mime.hpp"
+#include "http/request.hpp"
+#include "runner.hpp"
+#include "serve_support.hpp"
+
+namespace ringxfer::cli::serve {
+
+// What every thread shares, read-only after start-up (the log file locks).
+struct ServeConfig {
+  int root_fd = -1;
+  const http::MimeTable* mime = nullptr;
+  AccessLogFile* access_log = nullptr;  // nullptr or disabled: no log
+  http::Limits limits;
+  std::chrono::nanoseconds header_timeout = std::chrono::seconds(10);
+  std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds send_timeout = std::chrono::seconds(60);
+  // After an error response or Connection: close, read and discard for at
+  // most this long before closing (so a close never RSTs a response away).
+  std::chrono::nanoseconds linger_timeout = std::chrono::seconds(2);
+  std::uint32_t max_connections = 0;  // this thread's share; 0: unlimited
+};
+
+std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config, int listen_fd);
+
+// Writes what a worker still holds in its access-log buffer (after the run;
+// the engine threads are joined by then).
+void flush_serve_worker(Worker& worker);
+
+}  // namespace ringxfer::cli::serve
