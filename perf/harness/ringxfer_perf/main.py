@@ -80,14 +80,15 @@ def main(argv=None):
     s.quick, s.tiny = a.quick, a.tiny
     s.full = not (a.quick or a.tiny)
     s.reps = a.repetitions or (1 if a.tiny else 3)
-    s.warmup_s = a.warmup if a.warmup is not None else (0.1 if a.tiny else 0.2 if a.quick else 0.5)
-    s.duration_s = a.duration if a.duration is not None else (0.2 if a.tiny else 0.4 if a.quick else 1.5)
+    s.warmup_s = a.warmup if a.warmup is not None else (0.1 if a.tiny else 0.2 if a.quick else 0.4)
+    s.duration_s = a.duration if a.duration is not None else (0.2 if a.tiny else 0.4 if a.quick else 1.2)
     s.backend = a.backend
     s.http_load = a.http_load
     s.strace = a.strace == "on" or (a.strace == "auto" and s.full)
     s.server_cpus, s.load_cpus, s.pin_text = placement(a.pin)
     s.tools = Tools(a.bin_ringxfer, a.bin_load, a.bin_peer_epoll, a.bin_peer_uring)
     s.workdir = tempfile.mkdtemp(prefix="ringxfer-perf-")
+    os.chmod(s.workdir, 0o755)  # nginx's worker runs as another user
     names = list(SCENARIOS) if a.scenario == "all" else [n.strip() for n in a.scenario.split(",")]
     for n in names:
         if n not in SCENARIOS:

@@ -70,7 +70,8 @@ def columns(res, r):
             fmt(r["vs_best_peer"], 2) if r["vs_best_peer"] else "-", lat, cpu_cell(res, r), sys_cell,
             fmt(med(r, "peak_rss_mib"), 1), fmt(zc, 2) if zc is not None else "-", sat,
             fmt(wait, 2) if wait is not None else "-",
-            ("ERROR: " + r["error"][:120]) if r["error"] and not r["runs"] else (f"{r['runs']} runs" + (f", {r['error'][:80]}" if r["error"] else ""))]
+            ("ERROR: " + r["error"][:120]) if r["error"] and not r["runs"] else (f"{r['runs']} runs" + (f", {r['errors_in_runs']} errors" if r.get("errors_in_runs") else "")
+                                                        + (f", {r['error'][:80]}" if r["error"] else ""))]
 
 
 HEAD = ["subject", "throughput median [min-max]", "vs rx-epoll", "vs best peer", "lat us p50/p99/p99.9",

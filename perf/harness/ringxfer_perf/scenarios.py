@@ -196,6 +196,7 @@ def make_file(s, size):
                 n = min(left, len(block))
                 f.write(block[:n])
                 left -= n
+        os.chmod(path, 0o644)
     return path
 
 
@@ -301,6 +302,10 @@ def http_cases(s):
         path = make_file(s, size)
         name = os.path.basename(path)
         use_wrk = s.http_load == "wrk" or (s.http_load == "auto" and t.wrk and not s.tiny)
+        load = [t.load, "get", "--target", "127.0.0.1:{port}", "--path", "/" + name, "--expect-length", str(size),
+                "--connections", str(conns), "--warmup", f"{s.warmup_s}s", "--duration", f"{s.duration_s}s",
+                "--threads", "1", "--json"]
+        counted = lambda mk: (lambda: strace_pass(mk, load, "requests", t, s))
         if use_wrk:
             runner = lambda mk: _wrk_run(mk, s, name, conns, size)
         else:
@@ -316,11 +321,11 @@ def http_cases(s):
         if peers_wanted(s):
             for flavour in ("asio-epoll", "asio-uring"):
                 mk = (lambda f=flavour: sj.peer_server(t, f, "http", ["--root", s.workdir, "--sendfile"], s.server_cpus))
-                subs.append(Subject(f"{flavour} sendfile", "peer", runner(mk)))
+                subs.append(Subject(f"{flavour} sendfile", "peer", runner(mk), strace=counted(mk)))
             if t.nginx and not s.quick and not s.tiny:
                 for sf in (True, False):
                     mk = (lambda sf=sf: sj.nginx_server(t, s.workdir, sf, s.server_cpus))
-                    subs.append(Subject(f"nginx sendfile {'on' if sf else 'off'}", "peer", runner(mk)))
+                    subs.append(Subject(f"nginx sendfile {'on' if sf else 'off'}", "peer", runner(mk), strace=counted(mk)))
         c = Case("http", size_label(size), {"file_bytes": size, "connections": conns,
                                             "load": "wrk" if use_wrk else "ringxfer-load-neutral get"}, subs, "req/s")
         out.append(c)
@@ -368,7 +373,11 @@ def _wrk_run(make_server, s, name, conns, size):
         if rc != 0 or not rps:
             raise RunError(f"wrk: exit {rc}: {(err or out).strip()[-300:]}")
         lat = {p: to_us(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
-        errors = sum(int(x) for x in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout)\s*:?\s*(\d+)", out))
+        bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+        if bad:
+            raise RunError(f"wrk: {bad.group(1)} responses were not 2xx: the figure would not be file serving")
+        sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        errors = sum(int(x) for x in sock.groups()) if sock else 0
         ops = float(rps.group(1))
         m = window_rates(s0, s1)
         per_op(m, ops, ops * size)

@@ -90,7 +90,7 @@ def nginx_server(tools, root, sendfile, cpus):
 
 HAPROXY_CONF = """
 global
-  maxconn 20000
+  maxconn 4000
   nbthread 1
   tune.maxpollevents 1024
 defaults
