@@ -2,7 +2,8 @@
 """perf-smoke: ringxfer-perf --tiny on echo and stream (a few seconds), then
 checks results.json, results.csv and report.html.
 
-usage: smoke_test.py BUILD/perf/ringxfer-perf"""
+usage: smoke_test.py BUILD/perf/ringxfer-perf BUILD/tools/ringxfer/ringxfer
+Exit 77 (skip) when this kernel has no usable io_uring: the comparison needs it."""
 import csv
 import json
 import os
@@ -25,7 +26,11 @@ def positive(row, key):
 
 
 def main():
-    perf = sys.argv[1]
+    perf, ringxfer = sys.argv[1], sys.argv[2]
+    probe = subprocess.run([ringxfer, "probe", "--json"], capture_output=True, text=True, timeout=30)
+    if '"io_uring_usable": true' not in probe.stdout.replace('":true', '": true'):
+        print("SKIP: io_uring is not usable here (ringxfer probe --json)")
+        sys.exit(77)
     out = tempfile.mkdtemp(prefix="ringxfer-perf-smoke-")
     r = subprocess.run([perf, "--tiny", "--scenario", "echo,stream", "--repetitions", "1", "--out", out],
                        capture_output=True, text=True, timeout=120)
