@@ -1,6 +1,9 @@
 // `stream`: bulk throughput on C connections (default 1), one blocking
 // thread each. `--mode sink` reads everything the server sends; `--mode
 // source` writes as fast as the socket takes it, then half-closes.
+// `--listen-fd N` turns the roles round for senders that connect (ringxfer
+// send, iperf3 -c): the connections are accepted from an inherited listener.
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,7 +27,7 @@ namespace ringxfer::perf {
 namespace {
 
 constexpr std::string_view stream_usage =
-    "usage: ringxfer-load-neutral stream --target HOST:PORT --mode sink|source [options]\n"
+    "usage: ringxfer-load-neutral stream (--target HOST:PORT | --listen-fd N) --mode sink|source [options]\n"
     "\n"
     "Bulk throughput. sink: read everything the server sends (until the end of the\n"
     "run, --bytes, or the server closes); source: write as fast as the socket takes\n"
@@ -32,6 +35,10 @@ constexpr std::string_view stream_usage =
     "\n"
     "options:\n"
     "  --target HOST:PORT    the server (required)\n"
+    "  --listen-fd N         instead of --target: accept the connections from this\n"
+    "                        inherited listening socket (for clients that connect);\n"
+    "                        a sink then drains each connection to its end after the\n"
+    "                        window (uncounted), so the sender sees its bytes read\n"
     "  --mode sink|source    read from or write to the server (required)\n"
     "  --connections N       parallel connections, one thread each, 1 .. 64 (default 1)\n"
     "  --chunk BYTES         read/write size per call (default 128K)\n"
@@ -55,6 +62,7 @@ struct StreamOptions {
   double max_time_s = 60;
   double warmup_s = 0.5;
   double connect_timeout_s = 5;
+  int listen_fd = -1;
 };
 
 struct StreamShared {
@@ -102,8 +110,38 @@ void run_stream_connection(int fd, const StreamOptions& o, const StreamShared& s
     break;
   }
   if (o.bytes > 0 && r.total_bytes < o.bytes && r.error.empty()) r.short_count = true;
+  // An accepted sink reads on to the sender's half-close (bounded by
+  // --max-time), so a sender that waits for its bytes to be read ends cleanly.
+  if (o.sink && o.listen_fd >= 0 && !r.eof && r.error.empty()) {
+    const std::uint64_t drain_end_ns = monotonic_ns() + static_cast<std::uint64_t>(o.max_time_s * 1e9);
+    while (monotonic_ns() < drain_end_ns) {
+      ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
+      if (n == 0) break;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;
+    }
+  }
   if (!o.sink) ::shutdown(fd, SHUT_WR);
   ::close(fd);
+}
+
+// Accepts o.connections connections from the inherited listener, each within
+// --connect-timeout of the one before.
+std::vector<int> accept_connections(const StreamOptions& o) {
+  std::vector<int> fds;
+  while (fds.size() < o.connections) {
+    pollfd p{o.listen_fd, POLLIN, 0};
+    int ready = ::poll(&p, 1, static_cast<int>(o.connect_timeout_s * 1000));
+    if (ready < 0 && errno == EINTR) continue;
+    int fd = ready > 0 ? ::accept4(o.listen_fd, nullptr, nullptr, SOCK_CLOEXEC) : -1;
+    if (fd < 0) {
+      for (int f : fds) ::close(f);
+      throw RuntimeError(ready == 0 ? "accept: no connection within --connect-timeout"
+                                          : "accept: " + errno_text(errno));
+    }
+    set_blocking(fd);
+    fds.push_back(fd);
+  }
+  return fds;
 }
 
 }  // namespace
@@ -120,6 +158,8 @@ int stream_command(std::span<const std::string_view> args) {
     } else if (f == "--target") {
       o.target = parse_endpoint(f, reader.value(), false);
       target_given = true;
+    } else if (f == "--listen-fd") {
+      o.listen_fd = static_cast<int>(std::min<std::uint64_t>(parse_count(f, reader.value()), 1 << 20));
     } else if (f == "--mode") {
       std::string_view m = reader.value();
       if (m != "sink" && m != "source") throw UsageError("--mode: bad value '" + std::string(m) + "' (expected sink or source)");
@@ -147,7 +187,7 @@ int stream_command(std::span<const std::string_view> args) {
       reader.unknown();
     }
   }
-  if (!target_given) throw UsageError("--target HOST:PORT is required");
+  if (target_given == (o.listen_fd >= 0)) throw UsageError("give exactly one of --target HOST:PORT and --listen-fd N");
   if (!mode_given) throw UsageError("--mode sink|source is required");
   if (o.connections < 1 || o.connections > 64) throw UsageError("--connections: must be 1 .. 64");
   if (o.chunk_bytes < 1 || o.chunk_bytes > 64 * 1024 * 1024) throw UsageError("--chunk: must be 1 B .. 64 MiB");
@@ -157,18 +197,22 @@ int stream_command(std::span<const std::string_view> args) {
   }
   if (o.connect_timeout_s <= 0) throw UsageError("--connect-timeout: must be more than 0");
 
-  SocketAddress address = resolve(o.target);
   std::vector<int> fds;
-  try {
-    for (std::uint32_t i = 0; i < o.connections; ++i) {
-      int fd = connect_tcp(address, o.target, o.connect_timeout_s);
-      // Blocking from here on: one thread per connection.
-      set_blocking(fd);
-      fds.push_back(fd);
+  if (o.listen_fd >= 0) {
+    fds = accept_connections(o);
+  } else {
+    SocketAddress address = resolve(o.target);
+    try {
+      for (std::uint32_t i = 0; i < o.connections; ++i) {
+        int fd = connect_tcp(address, o.target, o.connect_timeout_s);
+        // Blocking from here on: one thread per connection.
+        set_blocking(fd);
+        fds.push_back(fd);
+      }
+    } catch (...) {
+      for (int fd : fds) ::close(fd);
+      throw;
     }
-  } catch (...) {
-    for (int fd : fds) ::close(fd);
-    throw;
   }
 
   // The source's data: the pattern, repeated to the chunk size.
@@ -223,7 +267,7 @@ int stream_command(std::span<const std::string_view> args) {
     out.field("tool", "ringxfer-load-neutral")
         .field("mode", "stream")
         .field("direction", o.sink ? "sink" : "source")
-        .field("target", o.target.text())
+        .field("target", o.listen_fd >= 0 ? std::string("accepted") : o.target.text())
         .field("connections", o.connections)
         .field("chunk_bytes", o.chunk_bytes)
         .field("warmup_s", o.warmup_s)

@@ -1,0 +1,1 @@
+"""ringxfer-perf: backends, strategies and peers side by side (perf/README.md)."""
