@@ -8,6 +8,11 @@
 //   op_write_devnull/<backend>/<batch>  the same with 64-byte writes of pool
 //                                  buffers to /dev/null: a nop-like op that
 //                                  goes through the backend on both
+//   buffer_lease/<backend>         Engine::acquire_buffer() and dropping the
+//                                  lease: the BufferPool's free list, no syscall
+//   fd_slot/<backend>              adopt an fd into the FdTable and close it
+//                                  (slot from the free list, fixed-table entry
+//                                  or epoll registration, the close op)
 //   pingpong_1B/<backend>/<pairs>  one 1-byte round trip on each of `pairs`
 //                                  loopback TCP pairs per iteration: client
 //                                  send -> server recv -> server send ->
@@ -18,6 +23,7 @@
 // allocs_per_op counts global operator new calls per completion inside the
 // timed loop: DESIGN invariant 5 wants 0.
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -232,9 +238,60 @@ void bm_pingpong(benchmark::State& state, Variant variant, int pair_count) {
   close_and_drain(*engine, handles);
 }
 
+void bm_buffer_lease(benchmark::State& state, Variant variant) {
+  std::unique_ptr<Engine> engine = make_engine(state, base_options(variant));
+  if (!engine) return;
+  const std::uint64_t allocs_before = allocation_count();
+  std::uint64_t leases = 0;
+  for (auto _ : state) {
+    Buffer b = engine->acquire_buffer();
+    benchmark::DoNotOptimize(b.data());
+    if (!b) {
+      state.SkipWithError("acquire_buffer: no free buffer");
+      break;
+    }
+    ++leases;
+  }  // each lease goes back to the pool here
+  if (leases != 0) state.counters["allocs_per_op"] = double(allocation_count() - allocs_before) / double(leases);
+  state.SetItemsProcessed(static_cast<std::int64_t>(leases));
+}
+
+void bm_fd_slot(benchmark::State& state, Variant variant) {
+  Batch st;  // outlives the engine: see stream_bench.cpp
+  std::unique_ptr<Engine> engine = make_engine(state, base_options(variant));
+  if (!engine) return;
+  // dup() of one pipe end: the fd is the engine's after adopt, and its close
+  // op closes it; the slot comes back to the free list for the next adopt.
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    state.SkipWithError("pipe2 failed");
+    return;
+  }
+  run_batches(state, *engine, st, 1, "adopt+close", [&] {
+    File f;
+    int fd = ::dup(fds[0]);
+    if (fd < 0 || engine->adopt(fd, f)) {
+      if (fd >= 0) ::close(fd);
+      st.error = std::make_error_code(std::errc::too_many_files_open);
+      return false;
+    }
+    if (engine->close(f, [s = &st](std::error_code ec) { s->on_done(ec); })) return true;
+    st.error = make_error_code(ringxfer::error::no_free_op_slot);
+    return false;
+  });
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
 }  // namespace
 
 void register_op_benchmarks() {
+  for (const Variant& v : variants) {
+    benchmark::RegisterBenchmark((std::string("buffer_lease/") + v.name).c_str(), bm_buffer_lease, v);
+  }
+  for (const Variant& v : variants) {
+    benchmark::RegisterBenchmark((std::string("fd_slot/") + v.name).c_str(), bm_fd_slot, v)->UseRealTime();
+  }
   for (int batch : batch_sizes) {
     for (const Variant& v : variants) {
       std::string name = std::string("op_timeout0/") + v.name + "/" + std::to_string(batch);
