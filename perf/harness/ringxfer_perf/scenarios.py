@@ -120,7 +120,7 @@ def stream_cases(s):
                 mk = (lambda f=flavour: sj.peer_server(t, f, "stream", ["--mode", "source", "--chunk", str(size)],
                                                        s.server_cpus))
                 subs.append(Subject(flavour, "peer", _bulk_server_run(mk, load, s, size)))
-            if t.iperf3 and not s.quick:
+            if t.iperf3 and not s.quick and not s.tiny:
                 subs.append(Subject("iperf3", "peer", _iperf3(s, size)))
         out.append(Case("stream", size_label(size), {"message_bytes": size}, subs, "Gbit/s"))
     return out
