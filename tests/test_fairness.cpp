@@ -184,7 +184,12 @@ BOOST_FIXTURE_TEST_CASE(a_flood_does_not_take_every_receive_buffer, EngineFixtur
   // Generous bounds (a loaded 2-core machine, sanitizers: 100-200 ms stalls
   // seen under TSan): they catch starvation, not slowness.
   BOOST_CHECK_MESSAGE(round_trips >= 20, "only " << round_trips << " round trips in 500 ms beside a flood");
-  BOOST_CHECK_MESSAGE(worst_ms < 1000, "a round trip beside the flood took " << worst_ms << " ms");
+  // Under SQPOLL the kernel's SQ thread spins on one of the two cores beside
+  // the flood's writer and the test (1 050 ms seen once under TSan with
+  // other builds running): a looser bound there, still well below the 5 s
+  // the flood runs, so starvation is caught.
+  const long worst_bound_ms = variant() == Variant::io_uring_sqpoll ? 3000 : 1000;
+  BOOST_CHECK_MESSAGE(worst_ms < worst_bound_ms, "a round trip beside the flood took " << worst_ms << " ms");
   BOOST_CHECK(!pp.failed);
   held_.clear();
   close_all(e, {flood.sock, pp.p.a, pp.p.b});

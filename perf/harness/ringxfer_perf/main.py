@@ -74,6 +74,19 @@ def machine():
             "loadavg_at_start": [round(x, 2) for x in load]}
 
 
+def user_args(argv):
+    """The command line as the user gave it: without the launcher's --bin-* paths."""
+    out, skip = [], False
+    for x in argv:
+        if skip:
+            skip = False
+        elif x.startswith("--bin-"):
+            skip = "=" not in x
+        else:
+            out.append(x)
+    return out
+
+
 def main(argv=None):
     a = parse_args(sys.argv[1:] if argv is None else argv)
     s = Settings()
@@ -151,8 +164,7 @@ def main(argv=None):
         print("\r\033[K", end="", file=sys.stderr)
     elapsed = time.monotonic() - t_start
     doc = {"tool": "ringxfer-perf", "mode": "tiny" if s.tiny else "quick" if s.quick else "full",
-           "command": "ringxfer-perf " + " ".join(x for x in (sys.argv[1:] if argv is None else argv)
-                                                 if not x.startswith("--bin-") and "/" not in x),
+           "command": "ringxfer-perf " + " ".join(user_args(sys.argv[1:] if argv is None else argv)),
            "machine": machine(), "placement": s.pin_text, "repetitions": s.reps, "warmup_s": s.warmup_s,
            "duration_s": s.duration_s, "elapsed_s": round(elapsed, 1), "notes": notes, "results": results}
     report.add_ratios(doc)

@@ -295,8 +295,11 @@ def html(doc):
             for row in res["rows"]:
                 cells = columns(res, row)
                 cls = " class='base'" if row["baseline"] else ""
-                o.append(f"<tr{cls}>" + "".join(f"<td{' class=err' if c.startswith('ERROR') else ''}>{H.escape(c)}</td>"
-                                                 for c in cells) + "</tr>")
+                # An error can be long: the cell shows its start, the tooltip all of it.
+                o.append(f"<tr{cls}>" + "".join(
+                    f"<td class=err title='{H.escape(row['error'] or '', quote=True)}'>{H.escape(c[:60])}…</td>"
+                    if c.startswith("ERROR") and len(c) > 60 else
+                    f"<td{' class=err' if c.startswith('ERROR') else ''}>{H.escape(c)}</td>" for c in cells) + "</tr>")
             o.append("</table>")
         o.append(scenario_charts(doc, scen))
     o.append("<p class='meta'>syscalls/op: engine Stats for ringxfer; * = a separate strace -c -f pass (peers). "

@@ -120,7 +120,7 @@ def stream_cases(s):
                 mk = (lambda f=flavour: sj.peer_server(t, f, "stream", ["--mode", "source", "--chunk", str(size)],
                                                        s.server_cpus))
                 subs.append(Subject(flavour, "peer", _bulk_server_run(mk, load, s, size)))
-            if t.iperf3 and not s.quick and not s.tiny:  # like nginx and HAProxy: full mode only
+            if t.iperf3 and not s.quick and not s.tiny:
                 subs.append(Subject("iperf3", "peer", _iperf3(s, size)))
         out.append(Case("stream", size_label(size), {"message_bytes": size}, subs, "Gbit/s"))
     return out
@@ -162,18 +162,22 @@ def _iperf3(s, size):
 
     def run():
         # iperf3 is both ends: its server is the sink here (on the load CPU).
+        # Not -s -1: the readiness probe would use up its one connection.
         port = sj.free_port()
         from .procs import Server, wait_client, run_client
-        srv = Server([t.iperf3, "-s", "-1", "-p", str(port)], str(port), s.load_cpus).start()
+        srv = Server([t.iperf3, "-s", "-p", str(port)], str(port), s.load_cpus).start()
         try:
+            # -t takes whole seconds; -O (omitted warm-up) comes on top of it.
             cli = run_client([t.iperf3, "-c", "127.0.0.1", "-p", str(port), "-l", str(size), "-t",
-                              str(s.warmup_s + s.duration_s), "-O", str(s.warmup_s), "--json"], s.server_cpus, 0)
+                              str(max(1, round(s.duration_s))), "-O", str(s.warmup_s), "--json"], s.server_cpus, 0)
             rc, out, err, ru = wait_client(cli, s.warmup_s + s.duration_s + 30)
         finally:
             srv.stop()
         if rc != 0:
             raise RunError(f"iperf3: exit {rc}: {err.strip()[-300:]}")
         j = json.loads(out)
+        if j.get("error"):
+            raise RunError(f"iperf3: {j['error']}")
         bps = j["end"]["sum_received"]["bits_per_second"] / 8
         cpu = j["end"].get("cpu_utilization_percent", {}).get("host_total", 0) / 100
         m = {"server_cpu_util": cpu, "runqueue_wait_ratio": None, "syscalls_per_s": None}
