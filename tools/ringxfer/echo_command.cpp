@@ -48,27 +48,20 @@ constexpr std::uint32_t echo_resume_writes = 2;
 class EchoWorker final : public Worker {
  public:
   EchoWorker(int listen_fd, std::chrono::nanoseconds stall_timeout)
-      : listen_fd_(listen_fd), stall_timeout_ns_(stall_timeout.count()) {}
-  ~EchoWorker() override {
-    if (listen_fd_ >= 0) ::close(listen_fd_);  // never adopted: its thread did not start
-  }
+      : stall_timeout_ns_(stall_timeout.count()), listener_(listen_fd) {}
 
   std::error_code start(WorkerContext& context, std::string& what) override {
     context_ = &context;
     engine_ = &context.engine();
     what = "listener";
-    if (auto ec = engine_->adopt(listen_fd_, listener_)) return ec;
-    listen_fd_ = -1;
+    if (auto ec = listener_.adopt(*engine_)) return ec;
     arm_sweep();
     return arm_accept();
   }
 
   void drain() override {
     draining_ = true;
-    if (listener_.valid()) {
-      engine_->close(listener_, [](std::error_code) {});  // the accept ends with it
-      listener_ = {};
-    }
+    listener_.close(*engine_);  // the accept ends with it
     maybe_finished();
   }
 
@@ -108,7 +101,7 @@ class EchoWorker final : public Worker {
   }
 
   std::error_code arm_accept() {
-    OpId id = engine_->accept(listener_, [this](std::error_code ec, Socket s) { on_accept(ec, s); });
+    OpId id = engine_->accept(listener_.socket(), [this](std::error_code ec, Socket s) { on_accept(ec, s); });
     if (!id) return id.error();
     accepting_ = true;
     return {};
@@ -241,11 +234,10 @@ class EchoWorker final : public Worker {
     if (draining_ && !accepting_ && counters_.connections_open == 0) context_->finished();
   }
 
-  int listen_fd_;
   std::int64_t stall_timeout_ns_;
   WorkerContext* context_ = nullptr;
   Engine* engine_ = nullptr;
-  Socket listener_;
+  Listener listener_;
   bool accepting_ = false;
   bool draining_ = false;
   ConnPool<Conn> conns_;

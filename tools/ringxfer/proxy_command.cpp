@@ -51,19 +51,15 @@ struct ProxyOptions {
 
 class ProxyWorker final : public Worker {
  public:
-  ProxyWorker(int listen_fd, const ProxyOptions& options) : listen_fd_(listen_fd), options_(options) {}
-  ~ProxyWorker() override {
-    if (listen_fd_ >= 0) ::close(listen_fd_);
-  }
+  ProxyWorker(int listen_fd, const ProxyOptions& options) : options_(options), listener_(listen_fd) {}
 
   std::error_code start(WorkerContext& context, std::string& what) override {
     context_ = &context;
     engine_ = &context.engine();
     transfers_ = std::make_unique<Transfers>(*engine_);
     what = "listener";
-    if (auto ec = engine_->adopt(listen_fd_, listener_)) return ec;
-    listen_fd_ = -1;
-    OpId id = engine_->accept(listener_, [this](std::error_code ec, Socket s) { on_accept(ec, s); });
+    if (auto ec = listener_.adopt(*engine_)) return ec;
+    OpId id = engine_->accept(listener_.socket(), [this](std::error_code ec, Socket s) { on_accept(ec, s); });
     if (!id) return id.error();
     accepting_ = true;
     arm_sweep();
@@ -72,10 +68,7 @@ class ProxyWorker final : public Worker {
 
   void drain() override {
     draining_ = true;
-    if (listener_.valid()) {
-      engine_->close(listener_, [](std::error_code) {});
-      listener_ = {};
-    }
+    listener_.close(*engine_);  // the accept ends with it
     maybe_finished();
   }
 
@@ -239,12 +232,11 @@ class ProxyWorker final : public Worker {
     }
   }
 
-  int listen_fd_;
   ProxyOptions options_;
   WorkerContext* context_ = nullptr;
   Engine* engine_ = nullptr;
   std::unique_ptr<Transfers> transfers_;
-  Socket listener_;
+  Listener listener_;
   bool accepting_ = false;
   bool draining_ = false;
   bool stopped_ = false;

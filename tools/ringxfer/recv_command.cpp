@@ -45,10 +45,7 @@ struct RecvOptions {
 
 class RecvWorker final : public Worker {
  public:
-  RecvWorker(int listen_fd, const RecvOptions& options) : listen_fd_(listen_fd), options_(options) {}
-  ~RecvWorker() override {
-    if (listen_fd_ >= 0) ::close(listen_fd_);
-  }
+  RecvWorker(int listen_fd, const RecvOptions& options) : options_(options), listener_(listen_fd) {}
 
   std::error_code start(WorkerContext& context, std::string& what) override {
     context_ = &context;
@@ -61,9 +58,8 @@ class RecvWorker final : public Worker {
       return ec;
     }
     what = "listener";
-    if (auto ec = engine_->adopt(listen_fd_, listener_)) return ec;
-    listen_fd_ = -1;
-    OpId id = engine_->accept(listener_, [this](std::error_code ec, Socket s) { on_accept(ec, s); });
+    if (auto ec = listener_.adopt(*engine_)) return ec;
+    OpId id = engine_->accept(listener_.socket(), [this](std::error_code ec, Socket s) { on_accept(ec, s); });
     if (!id) return id.error();
     accepting_ = true;
     return {};
@@ -84,10 +80,7 @@ class RecvWorker final : public Worker {
 
  private:
   void stop_accepting() {
-    if (listener_.valid()) {
-      engine_->close(listener_, [](std::error_code) {});
-      listener_ = {};
-    }
+    listener_.close(*engine_);  // the accept ends with it
   }
 
   void on_accept(std::error_code ec, Socket s) {
@@ -153,12 +146,11 @@ class RecvWorker final : public Worker {
     }
   }
 
-  int listen_fd_;
   const RecvOptions& options_;
   WorkerContext* context_ = nullptr;
   Engine* engine_ = nullptr;
   std::unique_ptr<Transfers> transfers_;
-  Socket listener_;
+  Listener listener_;
   File sink_;
   std::vector<std::pair<TransferId, Socket>> running_;
   std::uint32_t started_ = 0;

@@ -47,6 +47,7 @@
 #include "http/date.hpp"
 #include "http/response.hpp"
 #include "ringxfer/transfer.hpp"
+#include "server_main.hpp"
 
 namespace ringxfer::cli::serve {
 namespace {
@@ -114,7 +115,7 @@ class ServeWorker final : public Worker {
  public:
   ServeWorker(const ServeConfig& config, int listen_fd)
       : config_(config),
-        listen_fd_(listen_fd),
+        listener_(listen_fd),
         input_bytes_(config.limits.max_uri_bytes + config.limits.max_head_bytes + 64),
         head_bytes_(config.limits.max_uri_bytes + 2048),
         path_scratch_(config.limits.max_uri_bytes + 32),
@@ -125,17 +126,13 @@ class ServeWorker final : public Worker {
     send_.duration_ns = config.send_timeout.count();
     linger_.duration_ns = config.linger_timeout.count();
   }
-  ~ServeWorker() override {
-    if (listen_fd_ >= 0) ::close(listen_fd_);  // never adopted: its thread did not start
-  }
 
   std::error_code start(WorkerContext& context, std::string& what) override {
     context_ = &context;
     engine_ = &context.engine();
     transfers_ = std::make_unique<Transfers>(*engine_);
     what = "listener";
-    if (auto ec = engine_->adopt(listen_fd_, listener_)) return ec;
-    listen_fd_ = -1;
+    if (auto ec = listener_.adopt(*engine_)) return ec;
     if (auto ec = arm_accept()) return ec;
     last_flush_ns_ = now_ns();
     arm_tick();
@@ -144,10 +141,7 @@ class ServeWorker final : public Worker {
 
   void drain() override {
     draining_ = true;
-    if (listener_.valid()) {
-      engine_->close(listener_, [](std::error_code) {});  // the accept ends with it
-      listener_ = {};
-    }
+    listener_.close(*engine_);  // the accept ends with it
     // Idle connections close now; the others after their current response
     // (which says Connection: close) or when their timeout passes.
     for (auto& c : conns_) {
@@ -172,7 +166,7 @@ class ServeWorker final : public Worker {
   // ------------------------------------------------------------ accept --
 
   std::error_code arm_accept() {
-    OpId id = engine_->accept(listener_, [this](std::error_code ec, Socket s) { on_accept(ec, s); });
+    OpId id = engine_->accept(listener_.socket(), [this](std::error_code ec, Socket s) { on_accept(ec, s); });
     if (!id) return id.error();
     accept_ = id;
     accepting_ = true;
@@ -225,7 +219,7 @@ class ServeWorker final : public Worker {
   }
 
   void maybe_resume_accept() {
-    if (!accept_paused_ || accepting_ || draining_ || at_limit() || !listener_.valid()) return;
+    if (!accept_paused_ || accepting_ || draining_ || at_limit() || !listener_.open()) return;
     accept_paused_ = false;
     if (auto ec = arm_accept()) {
       std::cerr << "ringxfer serve: accept: " << ec.message() << '\n';
@@ -743,13 +737,12 @@ class ServeWorker final : public Worker {
   // -------------------------------------------------------------- state --
 
   const ServeConfig& config_;
-  int listen_fd_;
+  Listener listener_;
   const std::size_t input_bytes_;
   const std::size_t head_bytes_;
   WorkerContext* context_ = nullptr;
   Engine* engine_ = nullptr;
   std::unique_ptr<Transfers> transfers_;
-  Socket listener_;
   OpId accept_;
   OpId tick_;
   bool accepting_ = false;

@@ -3,6 +3,8 @@
 // its flags: block the signals, raise the fd limit, open one listener per
 // thread and the metrics endpoint, say where it listens, build one Worker per
 // listener, run them, print --stats.
+#include <unistd.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,6 +29,36 @@ struct ServerRun {
 // `result` gets the run's result.
 int run_server(const ServerRun& run, const CommonOptions& common, const ServerOptions& server,
                std::vector<std::unique_ptr<Worker>>& workers, RunResult& result);
+
+// A server thread's listening socket: the fd open_listeners() made is the
+// Listener's until its Engine adopts it (a thread that never started still
+// closes it); close() ends the accept that runs on it.
+class Listener {
+ public:
+  explicit Listener(int fd) noexcept : fd_(fd) {}
+  ~Listener() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  std::error_code adopt(Engine& engine) noexcept {
+    if (auto ec = engine.adopt(fd_, socket_)) return ec;
+    fd_ = -1;
+    return {};
+  }
+  Socket socket() const noexcept { return socket_; }
+  bool open() const noexcept { return socket_.valid(); }
+  void close(Engine& engine) noexcept {
+    if (!socket_.valid()) return;
+    engine.close(socket_, [](std::error_code) {});
+    socket_ = {};
+  }
+
+ private:
+  int fd_;
+  Socket socket_;
+};
 
 // A pool of per-connection states with stable addresses: grown one state per
 // connection when it runs out (never per operation), reused after release.
