@@ -4,9 +4,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-# Off by default when ringxfer is a subproject (add_subdirectory/FetchContent),
-# so it does not add its files to the parent's install.
-option(RINGXFER_INSTALL "Generate install rules for ringxfer" ${PROJECT_IS_TOP_LEVEL})
+# RINGXFER_INSTALL is declared in the top-level CMakeLists.txt.
 if(NOT RINGXFER_INSTALL)
   return()
 endif()
@@ -64,6 +62,19 @@ else()
   set(RINGXFER_PC_PREFIX "\${pcfiledir}/${_ringxfer_pc_up}")
   set(RINGXFER_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
   set(RINGXFER_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+endif()
+# A static libringxfer needs liburing and pthreads on every link line, so they
+# go into Requires/Libs (plain `pkg-config --libs ringxfer` must link); a
+# shared one keeps them private.
+get_target_property(_ringxfer_type ringxfer TYPE)
+if(_ringxfer_type STREQUAL "STATIC_LIBRARY")
+  set(RINGXFER_PC_REQUIRES "Requires: liburing >= 2.3")
+  set(RINGXFER_PC_LIBS "-L\${libdir} -lringxfer -pthread")
+  set(RINGXFER_PC_LIBS_PRIVATE "")
+else()
+  set(RINGXFER_PC_REQUIRES "Requires.private: liburing >= 2.3")
+  set(RINGXFER_PC_LIBS "-L\${libdir} -lringxfer")
+  set(RINGXFER_PC_LIBS_PRIVATE "Libs.private: -pthread")
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/ringxfer.pc.in" "${PROJECT_BINARY_DIR}/ringxfer.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/ringxfer.pc" DESTINATION "${RINGXFER_PKGCONFIG_DIR}")
