@@ -1,17 +1,18 @@
 #pragma once
-// Buffer: a move-only lease on one buffer of the engine's BufferPool. The pool
-// is allocated (and, on io_uring, registered) once at start-up; a lease names
-// its buffer by index so fixed-buffer operations can use it directly. Dropping
-// the lease returns the buffer: to the free list, or — for a receive buffer —
-// to the provided-buffer ring the kernel picks from.
-//
-// Threads: a Buffer is touched (its bytes read or written, moved, dropped)
-// only on the thread that runs its Engine: dropping one returns it to pool
-// free lists that are not locked. After the Engine is destroyed, one thread
-// at a time may drop its remaining leases.
-//
-// A lease may outlive its Engine: dropping it afterwards only releases memory
-// (the pool stays until its last lease is gone).
+/// @file
+/// Buffer: a move-only lease on one buffer of the engine's BufferPool. The pool
+/// is allocated (and, on io_uring, registered) once at start-up; a lease names
+/// its buffer by index so fixed-buffer operations can use it directly. Dropping
+/// the lease returns the buffer: to the free list, or — for a receive buffer —
+/// to the provided-buffer ring the kernel picks from.
+///
+/// Threads: a Buffer is touched (its bytes read or written, moved, dropped)
+/// only on the thread that runs its Engine: dropping one returns it to pool
+/// free lists that are not locked. After the Engine is destroyed, one thread
+/// at a time may drop its remaining leases.
+///
+/// A lease may outlive its Engine: dropping it afterwards only releases memory
+/// (the pool stays until its last lease is gone).
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -22,10 +23,14 @@ namespace detail {
 class BufferPool;
 }
 
+/// A move-only lease on one pool buffer (see the file comment).
 class Buffer {
  public:
+  /// An empty lease (operator bool is false).
   Buffer() noexcept = default;
+  /// Takes the lease; `other` becomes empty.
   Buffer(Buffer&& other) noexcept { take(other); }
+  /// Returns this lease's buffer, then takes `other`'s.
   Buffer& operator=(Buffer&& other) noexcept {
     if (this != &other) {
       release();
@@ -37,16 +42,23 @@ class Buffer {
   Buffer& operator=(const Buffer&) = delete;
   ~Buffer() { release(); }
 
+  /// True while this holds a buffer.
   explicit operator bool() const noexcept { return pool_ != nullptr; }
+  /// First byte of the buffer.
   std::byte* data() const noexcept { return data_; }
-  std::size_t size() const noexcept { return size_bytes_; }      // bytes of payload
+  std::size_t size() const noexcept { return size_bytes_; }      ///< bytes of payload
+
+  /// Bytes the buffer can hold (EngineOptions::buffer_size_bytes).
   std::size_t capacity() const noexcept { return capacity_bytes_; }
-  std::uint32_t index() const noexcept { return index_; }          // index in the pool (fixed-buffer index)
+  std::uint32_t index() const noexcept { return index_; }          ///< index in the pool (fixed-buffer index)
+
+  /// The payload: data() .. data() + size().
   std::span<std::byte> bytes() const noexcept { return {data_, size_bytes_}; }
+  /// The whole buffer: data() .. data() + capacity(), to fill before resize().
   std::span<std::byte> storage() const noexcept { return {data_, capacity_bytes_}; }
-  // Sets the payload length; n must not exceed capacity().
+  /// Sets the payload length; n must not exceed capacity().
   void resize(std::size_t n) noexcept { size_bytes_ = n <= capacity_bytes_ ? n : capacity_bytes_; }
-  // Returns the buffer to its pool now.
+  /// Returns the buffer to its pool now.
   void release() noexcept;
 
  private:
