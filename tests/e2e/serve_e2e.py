@@ -656,6 +656,7 @@ def case_pipeline():
             st, _, body, rest = read_response(s, rest)
             expect(st == 200 and body == want, f"pipelined 1 MiB body {i}")
         s.close()
+        expect_alive(server, "after the pipelines")
 
 
 def case_timeouts():
@@ -700,6 +701,7 @@ def case_timeouts():
             expect(st == 200, "active keep-alive connection")
             time.sleep(0.6)
         s.close()
+        expect_alive(server, "after the timeouts")
 
 
 def open_fds(server):
@@ -858,6 +860,7 @@ def case_max_connections():
         expect(st == 200 and body == b"hello\n", "the waiting connection is served once one closes")
         b.close()
         c.close()
+        expect_alive(server, "after the limit")
 
 
 def case_access_log():
