@@ -274,6 +274,36 @@ def case_proxy_in_front_of_serve():
                 expect(proxy.stop() == 0, "proxy exit")
 
 
+def case_proxy_threads():
+    """--threads 2 end to end (the TSan CI pass runs this with the tsan-built
+    ringxfer): load --threads 2 -> proxy --threads 2 -> echo --threads 2, and
+    8 parallel downloads from serve --threads 2 through proxy --threads 2,
+    every byte checked, every process exits 0 and reports no race."""
+    import serve_e2e  # noqa: E402
+    with Server("echo", ["--threads", "2"]) as echo, \
+            Server("proxy", ["--to", echo.address, "--threads", "2", "--max-connections", "64"]) as proxy:
+        r = run(["load", "--to", proxy.address, "--threads", "2", "--connections", "16", "--size", "4096",
+                 "--pipeline", "2", "--requests", "4000", "--json"] + backend_args())
+        expect(r.returncode == 0, f"load --threads 2 through proxy --threads 2: {r.stderr}")
+        report = json.loads(r.stdout)
+        expect(report.get("errors", 1) == 0 and report.get("mismatches", 1) == 0 and report.get("messages") == 4000,
+               f"load through proxy: {report}")
+        expect(proxy.stop() == 0, "proxy --threads 2 exit")
+        expect(echo.stop() == 0, "echo --threads 2 exit")
+    with serve_e2e.Tree() as tree, serve_e2e.serve(tree, "--threads", "2") as server, \
+            Server("proxy", ["--to", server.address, "--threads", "2"]) as proxy:
+        name = tree.sized((4 << 20) + 3)
+        want = sha256_file(os.path.join(tree.root, name))
+        out = os.path.join(tree.base, "t")
+        procs = [subprocess.Popen(["curl", "-sS", "--fail", "-o", f"{out}{i}", f"http://127.0.0.1:{proxy.port}/{name}"])
+                 for i in range(8)]
+        for i, p in enumerate(procs):
+            expect(p.wait(60) == 0, f"download {i} through proxy --threads 2")
+            expect(sha256_file(f"{out}{i}") == want, f"download {i} through proxy --threads 2 differs")
+        expect(proxy.stop() == 0, "proxy --threads 2 exit")
+        expect(server.stop() == 0, "serve --threads 2 exit")
+
+
 def case_proxy_bad_flags():
     for bad in ([], ["--to", "nowhere"], ["--to", "127.0.0.1:9", "--strategy", "zerocopy"],
                 ["--to", "127.0.0.1:9", "--idle-timeout", "0"]):

@@ -35,8 +35,23 @@ def expect(cond, what):
         raise Fail(what)
 
 
+# What a sanitizer prints when it finds something (TSan, ASan, LSan, UBSan).
+# The asan and tsan CI passes run these tests with the sanitized ringxfer: a
+# report fails the test even where the exit code is not checked.
+SANITIZER_REPORT = re.compile(r"WARNING: ThreadSanitizer|ERROR: (Address|Leak)Sanitizer|: runtime error: ")
+
+
+def expect_no_sanitizer_report(what, text):
+    m = SANITIZER_REPORT.search(text or "")
+    if m:
+        start = max(0, m.start() - 200)
+        raise Fail(f"{what}: sanitizer report: {text[start:start + 3000]}")
+
+
 def run(args, timeout=60):
-    return subprocess.run([ARGS.bin] + args, capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run([ARGS.bin] + args, capture_output=True, text=True, timeout=timeout)
+    expect_no_sanitizer_report(f"ringxfer {' '.join(args[:1])}", r.stderr)
+    return r
 
 
 def backend_args():
@@ -91,19 +106,30 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
             raise Fail(f"server did not exit within {timeout} s of {sig.name}")
+        self.check_sanitizers()
+        return code
+
+    def check_sanitizers(self):
+        """Fails on a sanitizer report in everything the server wrote."""
+        self.reader.join(5)  # the rest of stderr, after the exit
+        with self.changed:
+            text = "\n".join(line for line in self.lines if line is not None)
+        expect_no_sanitizer_report(f"{self.proc.args[1]}", text)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if exc_type is None:
+            self.check_sanitizers()
 
 
 def load(address, *extra, timeout=60):

@@ -142,6 +142,7 @@ class ServeWorker final : public Worker {
   void drain() override {
     draining_ = true;
     listener_.close(*engine_);  // the accept ends with it
+    close_waiting();            // as the kernel does with the backlog
     // Idle connections close now; the others after their current response
     // (which says Connection: close) or when their timeout passes.
     for (auto& c : conns_) {
@@ -153,6 +154,7 @@ class ServeWorker final : public Worker {
   }
 
   void abort() override {
+    close_waiting();
     for (auto& c : conns_) {
       if (c->in_use) close_now(c.get());
     }
@@ -192,12 +194,49 @@ class ServeWorker final : public Worker {
       maybe_finished();
       return;
     }
-    if (draining_ || at_limit()) {
-      // Draining, or accepted in the moment before the paused accept's
-      // cancel took effect: the limit holds.
+    if (draining_) {
       engine_->close(s, [](std::error_code) {});
       return;
     }
+    if (at_limit() || waiting_head_ < waiting_.size()) {
+      // Accepted after the limit was reached, before the paused accept's
+      // cancel took effect (a multishot accept takes the whole backlog in one
+      // go on epoll, a CQ batch on io_uring). Closing it would reset a client
+      // that did nothing wrong; it waits here, unread, as it would have in
+      // the backlog, and is served first when a connection closes.
+      waiting_.push_back(s);
+      pause_accept();
+      return;
+    }
+    start_connection(s);
+  }
+
+  void pause_accept() {
+    if (accepting_ && !accept_paused_) {
+      // Leave further connections in the kernel's backlog until one closes.
+      accept_paused_ = true;
+      engine_->cancel(accept_);
+    }
+  }
+
+  // A connection freed its place: the longest-waiting accepted one takes it.
+  void admit_waiting() {
+    while (waiting_head_ < waiting_.size() && !at_limit() && !draining_) {
+      start_connection(waiting_[waiting_head_++]);
+    }
+    if (waiting_head_ == waiting_.size()) {
+      waiting_.clear();  // keeps its capacity: it grows once, to the largest burst
+      waiting_head_ = 0;
+    }
+  }
+
+  void close_waiting() {
+    for (std::size_t i = waiting_head_; i < waiting_.size(); ++i) engine_->close(waiting_[i], [](std::error_code) {});
+    waiting_.clear();
+    waiting_head_ = 0;
+  }
+
+  void start_connection(Socket s) {
     Conn* c = take_conn();
     c->socket = s;
     ++counters_.connections_accepted;
@@ -211,15 +250,14 @@ class ServeWorker final : public Worker {
     if (log_.enabled()) peer_name(fd, c->remote);
     header_.push(c->timer, now_ns());
     arm_recv(c);
-    if (at_limit() && accepting_ && !accept_paused_) {
-      // Leave further connections in the kernel's backlog until one closes.
-      accept_paused_ = true;
-      engine_->cancel(accept_);
-    }
+    if (at_limit()) pause_accept();
   }
 
   void maybe_resume_accept() {
-    if (!accept_paused_ || accepting_ || draining_ || at_limit() || !listener_.open()) return;
+    if (!accept_paused_ || accepting_ || draining_ || at_limit() || waiting_head_ < waiting_.size() ||
+        !listener_.open()) {
+      return;
+    }
     accept_paused_ = false;
     if (auto ec = arm_accept()) {
       std::cerr << "ringxfer serve: accept: " << ec.message() << '\n';
@@ -663,6 +701,7 @@ class ServeWorker final : public Worker {
     c->in_use = false;
     --counters_.connections_open;
     free_.push_back(c);
+    admit_waiting();
     maybe_resume_accept();
     maybe_finished();
   }
@@ -752,6 +791,9 @@ class ServeWorker final : public Worker {
 
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<Conn*> free_;
+  // Accepted over --max-connections (see on_accept): waiting_[waiting_head_...]
+  std::vector<Socket> waiting_;
+  std::size_t waiting_head_ = 0;
   std::vector<std::unique_ptr<char[]>> areas_;
   std::vector<char*> free_areas_;
 
