@@ -328,33 +328,35 @@ BOOST_FIXTURE_TEST_CASE(file_truncated_during_a_transfer, EngineFixture) {
 }
 
 // cancel() against completions that are due at the same moment: a 0 s
-// timeout, a send that is being sent, a recv with bytes waiting, cancelled
-// after 0..2 loop turns. Each handler runs exactly once; a cancel that
-// returned false found nothing in flight; the bytes the sends report are
-// exactly the bytes the other end received.
+// timeout, a send of up to 4 MiB to a peer that reads only after the cancel
+// (so it may be cut anywhere: before it starts, part-way, or after it
+// ended), a recv with bytes waiting; cancelled after 0..2 loop turns. Each
+// handler runs exactly once; a cancel that returned false found nothing in
+// flight; the bytes the sends report are exactly the bytes the peer read.
 BOOST_FIXTURE_TEST_CASE(cancel_racing_completion, EngineFixture) {
   Engine& e = engine();
-  SocketPair p = engine_pair(e);
+  HalfPair out = half_pair(e);
   HalfPair in = half_pair(e);
   set_nonblocking(in.peer.get());
-  StreamSink& sink = state<StreamSink>();
-  sink.mismatch_at = 0;  // the stream has holes where sends were cancelled: count bytes only
-  BOOST_REQUIRE(start_sink(e, p.b, sink));
+  set_nonblocking(out.peer.get());
+  // Small socket buffers: most sends are still going when the cancel comes.
+  set_int_sockopt(e.native_handle(out.sock), SOL_SOCKET, SO_SNDBUF, 64 * 1024);
   struct Round {
     Once timer, send, recv_end;
     std::size_t recv_bytes = 0;
     int recv_calls = 0;
   };
-  const std::vector<std::byte> data = Pattern(98).make(0, 512 * KiB);
+  const std::vector<std::byte> data = Pattern(98).make(0, 4 * MiB);
   Rng rng(99);
-  std::size_t reported = 0;
-  int canceled = 0, completed = 0;
-  const int rounds = 400;
+  std::size_t reported = 0, peer_read = 0;
+  int canceled = 0, partial = 0, completed = 0;
+  bool eof = false;
+  const int rounds = 200;
   const auto t0 = Clock::now();
   for (int i = 0; i < rounds; ++i) {
     Round& r = state<Round>();
     OpId timer = e.timeout(0ns, record(r.timer));
-    OpId send = e.send(p.a, std::span<const std::byte>(data).first(rng.between(1, data.size())), record(r.send));
+    OpId send = e.send(out.sock, std::span<const std::byte>(data).first(rng.between(1, data.size())), record(r.send));
     (void)::send(in.peer.get(), data.data(), 1000, MSG_DONTWAIT | MSG_NOSIGNAL);
     OpId recv = e.recv(in.sock, [q = &r](std::error_code ec, Buffer b) {
       ++q->recv_calls;
@@ -368,7 +370,9 @@ BOOST_FIXTURE_TEST_CASE(cancel_racing_completion, EngineFixture) {
     if (!c_timer) BOOST_CHECK_EQUAL(r.timer.calls, 1);
     if (!c_send) BOOST_CHECK_EQUAL(r.send.calls, 1);
     if (!c_recv) BOOST_CHECK_EQUAL(r.recv_end.calls, 1);
-    RX_REQUIRE_UNTIL(e, r.timer.done() && r.send.done() && r.recv_end.done(), short_deadline);
+    RX_REQUIRE_UNTIL(e, (peer_read += drain(out.peer.get(), nullptr, eof),
+                         r.timer.done() && r.send.done() && r.recv_end.done()),
+                     short_deadline);
     e.poll();
     BOOST_CHECK_EQUAL(r.timer.calls, 1);
     BOOST_CHECK_EQUAL(r.send.calls, 1);
@@ -376,7 +380,9 @@ BOOST_FIXTURE_TEST_CASE(cancel_racing_completion, EngineFixture) {
     BOOST_CHECK(!r.timer.ec || is_canceled(r.timer.ec));
     BOOST_CHECK_MESSAGE(!r.send.ec || is_canceled(r.send.ec), describe(r.send.ec));
     BOOST_CHECK_MESSAGE(is_canceled(r.recv_end.ec), describe(r.recv_end.ec));
-    (r.send.ec ? canceled : completed) += 1;
+    if (!r.send.ec) ++completed;
+    else if (r.send.bytes > 0) ++partial;
+    else ++canceled;
     reported += r.send.bytes;
     // What the cancelled recv did not take is still in the socket: read it
     // with plain recv so the next round starts empty (the engine's recv owns
@@ -385,14 +391,73 @@ BOOST_FIXTURE_TEST_CASE(cancel_racing_completion, EngineFixture) {
     while (::recv(e.native_handle(in.sock), junk, sizeof junk, MSG_DONTWAIT) > 0) {
     }
   }
-  e.shutdown(p.a, SHUT_WR, [](std::error_code) {});
-  RX_REQUIRE_UNTIL_INFO(e, sink.done(), short_deadline, sink);
+  e.shutdown(out.sock, SHUT_WR, [](std::error_code) {});
+  RX_REQUIRE_UNTIL(e, (peer_read += drain(out.peer.get(), nullptr, eof), eof), short_deadline);
   BOOST_TEST_MESSAGE(variant_name() << ": " << rounds << " rounds in "
                                     << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()
-                                    << " ms; sends cancelled " << canceled << ", completed " << completed);
+                                    << " ms; sends cancelled before a byte " << canceled << ", part-way " << partial
+                                    << ", completed " << completed);
+  BOOST_CHECK_EQUAL(peer_read, reported);
+  close_all(e, {out.sock, in.sock});
+}
+
+// Transfers cancelled while they run or just as they end: every strategy,
+// file and memory sources of 1 B to 512 KiB, cancel after 0..3 loop turns.
+// Each handler runs once, with success or operation_canceled, and the bytes
+// the transfers report are exactly the bytes the other end received.
+BOOST_FIXTURE_TEST_CASE(transfer_cancel_racing_its_end, EngineFixture) {
+  Engine& e = engine();
+  Transfers& t = state<Transfers>(e);
+  const Pattern pattern(100);
+  const std::size_t max_bytes = 512 * KiB;
+  TempFile tf(pattern, max_bytes);
+  File file = open_file(e, tf.path(), O_RDONLY);
+  const std::vector<std::byte> data = pattern.make(0, max_bytes);
+  SocketPair p = engine_pair(e);
+  StreamSink& sink = state<StreamSink>();
+  sink.mismatch_at = 0;  // holes where transfers were cancelled: count bytes only
+  BOOST_REQUIRE(start_sink(e, p.b, sink));
+  Rng rng(101);
+  std::size_t reported = 0;
+  int canceled = 0, completed = 0;
+  const int rounds = 300;
+  for (int i = 0; i < rounds; ++i) {
+    const Strategy s = all_strategies[std::size_t(i) % std::size(all_strategies)];
+    const bool from_file = (i / 5) % 2 == 0;
+    const std::size_t n = rng.between(1, max_bytes);
+    TransferOutcome& out = state<TransferOutcome>();
+    TransferOptions o;
+    o.strategy = s;
+    const Source source = from_file ? Source::file(file, 0, n) : Source::memory(std::span(data).first(n));
+    ringxfer::TransferId id = t.start(source, Sink::socket(p.a), o, [q = &out](std::error_code ec, const TransferResult& r) {
+      ++q->calls;
+      q->ec = ec;
+      q->result = r;
+    });
+    BOOST_REQUIRE(id);
+    const int turns = int(rng.next() % 4);
+    for (int k = 0; k < turns; ++k) e.poll();
+    const bool was_running = t.cancel(id);
+    if (!was_running) BOOST_CHECK_EQUAL(out.calls, 1);
+    RX_REQUIRE_UNTIL(e, out.done(), short_deadline);
+    e.poll();
+    BOOST_TEST_CONTEXT("round " << i << ", strategy " << ringxfer::to_string(s) << ", " << n << " bytes") {
+      BOOST_CHECK_EQUAL(out.calls, 1);
+      BOOST_CHECK_MESSAGE(!out.ec || is_canceled(out.ec), describe(out.ec));
+      if (!out.ec) BOOST_CHECK_EQUAL(out.result.bytes, n);
+      BOOST_CHECK_LE(out.result.bytes, n);
+    }
+    (out.ec ? canceled : completed) += 1;
+    reported += out.result.bytes;
+  }
+  BOOST_CHECK_EQUAL(t.active(), 0u);
+  e.shutdown(p.a, SHUT_WR, [](std::error_code) {});
+  RX_REQUIRE_UNTIL_INFO(e, sink.done(), short_deadline, sink);
+  BOOST_TEST_MESSAGE(variant_name() << ": " << rounds << " transfers: cancelled " << canceled << ", completed "
+                                    << completed);
   BOOST_CHECK_EQUAL(sink.received, reported);
   BOOST_CHECK_MESSAGE(sink.final_error == ringxfer::error::eof, describe(sink.final_error));
-  close_all(e, {p.a, p.b, in.sock});
+  close_all(e, {p.a, p.b, file});
 }
 
 BOOST_AUTO_TEST_SUITE_END()
