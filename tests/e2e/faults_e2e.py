@@ -15,6 +15,9 @@ usage: faults_e2e.py --bin PATH [--backend auto|io_uring|epoll] CASE
                       are the bytes in the file
   sigkill_clients     clients SIGKILLed mid-download: `serve` keeps serving
                       and its fd count comes back to where it was
+  zerocopy_optmem     `send --strategy zerocopy` in a network namespace whose
+                      optmem_max makes MSG_ZEROCOPY fail with ENOBUFS: every
+                      byte arrives, by copy (counted as fallbacks)
 
 Exit 0 (pass), 1 (fail, with the reason) or 77 (skip). Every wait is bounded.
 """
@@ -404,6 +407,60 @@ def case_enospc_recv():
         expect(int(reported.group(1)) == int(on_disk.group(1)),
                f"recv reports {reported.group(1)} bytes written, the file has {on_disk.group(1)}")
         expect(0 < int(on_disk.group(1)) <= 1 << 20, f"{on_disk.group(1)} bytes on a 1 MiB tmpfs")
+
+
+def case_zerocopy_optmem():
+    """`send --strategy zerocopy` where MSG_ZEROCOPY gets ENOBUFS: every byte arrives, by copy."""
+    if os.environ.get("RINGXFER_FAULTS_IN_NETNS") != "1":
+        # Run this case again inside a network namespace of its own (loopback
+        # only), where net.core.optmem_max can be made tiny for it alone.
+        if shutil.which("unshare") is None:
+            raise Skip("no unshare(1)")
+        r = subprocess.run(["unshare", "-n", sys.executable, os.path.abspath(__file__), "--bin", cli_e2e.ARGS.bin,
+                            "--backend", cli_e2e.ARGS.backend, "zerocopy_optmem"],
+                           env=dict(os.environ, RINGXFER_FAULTS_IN_NETNS="1"), capture_output=True, text=True,
+                           timeout=100)
+        print(r.stdout.strip())
+        if r.returncode == SKIP or (r.returncode != 0 and "unshare" in r.stderr and not r.stdout):
+            raise Skip(f"cannot make a network namespace here: {(r.stdout + r.stderr).strip()}")
+        expect(r.returncode == 0, f"in the namespace: {r.stdout.strip()} {r.stderr.strip()}")
+        return
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    try:
+        with open("/proc/sys/net/core/optmem_max", "w") as f:
+            f.write("64\n")
+    except OSError as e:
+        raise Skip(f"cannot set net.core.optmem_max in a namespace here: {e}")
+    # The fault is real: MSG_ZEROCOPY (SO_ZEROCOPY 60, MSG_ZEROCOPY 0x4000000) gets ENOBUFS.
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen()
+    c = socket.create_connection(lst.getsockname())
+    c.setsockopt(socket.SOL_SOCKET, 60, 1)
+    try:
+        c.send(b"x" * 65536, 0x4000000)
+        raise Skip("MSG_ZEROCOPY did not fail with optmem_max 64 (kernel without per-namespace optmem)")
+    except OSError as e:
+        expect(e.errno == 105, f"MSG_ZEROCOPY with optmem_max 64: {e}")
+    c.close()
+    lst.close()
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "src"), os.path.join(d, "dst")
+        with open(src, "wb") as f:
+            f.write(os.urandom(8 << 20))
+        with Server("recv", ["--out", dst]) as server:
+            r = cli_e2e.run(["send", "--to", server.address, "--file", src, "--strategy", "zerocopy", "--stats"]
+                            + cli_e2e.backend_args())
+            code = server.proc.wait(20)
+        fallbacks = [int(x) for x in re.findall(r"fallbacks=(\d+)", r.stderr)]
+        print(f"zerocopy with optmem_max 64 ({cli_e2e.ARGS.backend}): send exit {r.returncode}, recv exit {code}; "
+              f"{r.stdout.strip()}; fallbacks {fallbacks}")
+        expect(r.returncode == 0, f"send: exit {r.returncode}: {r.stderr.strip()}")
+        expect(code == 0, f"recv: exit {code}")
+        with open(src, "rb") as a, open(dst, "rb") as b:
+            expect(a.read() == b.read(), "the received file differs")
+        if cli_e2e.ARGS.backend == "epoll":  # io_uring's SEND_ZC is not charged to optmem
+            expect(fallbacks and sum(fallbacks) > 0, "no fallback counted: was zero-copy refused at all?")
 
 
 KILLED_CLIENT = r"""
