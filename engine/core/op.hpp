@@ -79,6 +79,7 @@ struct alignas(op_alignment) Op {
   bool paused = false;              // accept: waiting for tag_pause before re-arming
   bool pipe_only = false;           // splice: never sendfile (SpliceFlags::splice_pipe_only)
   bool send_more = false;           // send, sendv: MSG_MORE (SendFlags::send_more)
+  bool zc_by_copy = false;          // send_zc: the kernel refused to pin (ENOBUFS/ENOMEM): plain send
   bool polling = false;             // recv (core picks buffers): a poll_in is in flight
   bool readable = false;            // recv (core picks buffers): poll_in said data is there
   std::error_code first_error;      // splice: an error seen while other parts were in flight

@@ -379,7 +379,7 @@ void EngineCore::submit_out_chunk(Op* op) noexcept {
   bool fixed = caps_.fixed_buffers && op->buffer >= 0;
   switch (op->kind) {
     case OpKind::send_zc:
-      if (caps_.send_zc) {
+      if (caps_.send_zc && !op->zc_by_copy) {
         r.opcode = Opcode::send_zc;
         r.buf_index = fixed ? op->buffer : -1;
         ++stats_.zc_sends;
@@ -427,6 +427,15 @@ void EngineCore::on_out(Op* op, const Completion& c) noexcept {
   } else if (c.result == -ECANCELED || (op->cancel_requested && c.result < 0)) {
     finish(op, canceled, op->done);
   } else if (c.result == -EINTR || c.result == -EAGAIN) {
+    submit_out_chunk(op);
+  } else if (op->kind == OpKind::send_zc && !op->zc_by_copy && (c.result == -ENOBUFS || c.result == -ENOMEM)) {
+    // The kernel would not pin the pages: over the socket's optmem
+    // (MSG_ZEROCOPY) or RLIMIT_MEMLOCK without CAP_IPC_LOCK (MSG_ZEROCOPY, and
+    // io_uring's SEND_ZC from unregistered memory). Nothing was sent; a copy
+    // needs neither. The rest of this send goes by copy; the next send_zc
+    // tries zero-copy again (the pinned pages may be back by then).
+    op->zc_by_copy = true;
+    ++stats_.fallbacks;
     submit_out_chunk(op);
   } else {
     finish(op, from_result(c.result), op->done);

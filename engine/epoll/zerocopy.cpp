@@ -66,15 +66,13 @@ EpollBackend::Progress EpollBackend::attempt_send_zc(RequestNode& node, FdState*
     s->write_full = true;  // as for send: SOCK_NOSPACE is set, EPOLLOUT will come
     return Progress::blocked;
   }
-  if (sent == -ENOBUFS) {
+  if (sent == -ENOBUFS && !s->zc_wait.empty()) {
     // Over the socket's optmem or RLIMIT_MEMLOCK for pinned pages. The
     // notifications still due will free both: wait for them. With none due,
-    // waiting would never end: copy instead.
-    if (!s->zc_wait.empty()) {
-      s->zc_nobufs = true;
-      return Progress::blocked;
-    }
-    return send_zc_by_copy(node, s);
+    // waiting would never end: the error goes to core, which copies instead
+    // (the one place that fallback lives, counted in Stats::fallbacks).
+    s->zc_nobufs = true;
+    return Progress::blocked;
   }
   if (sent < 0) {
     emit(r, static_cast<std::int32_t>(sent));  // no more flag: no notification follows

@@ -373,7 +373,12 @@ void TransferMachine::on_read(Ref r, std::error_code ec, Buffer b) noexcept {
     fail(*x, ec);
   } else if (b.size() == 0) {
     x->source_eof = true;
-    if (x->length != until_eof && x->taken < x->length) fail(*x, make_error_code(error::transfer_incomplete));
+    // The file ended before `length` (it shrank under us). The writes still
+    // in flight carry bytes that were read: let them finish, then end with
+    // transfer_incomplete. fail() would cancel them and drop those bytes.
+    if (x->length != until_eof && x->taken < x->length && !x->error) {
+      x->error = make_error_code(error::transfer_incomplete);
+    }
   } else if (!x->error && !x->cancelled) {
     b.resize(std::min(b.size(), remaining(*x)));
     x->taken += b.size();

@@ -21,7 +21,10 @@ struct Stats {
   std::uint64_t zc_sends = 0;        ///< zero-copy sends (each SQE or MSG_ZEROCOPY sendmsg)
   std::uint64_t zc_copied = 0;       ///< zero-copy notifications reporting the kernel copied
   std::uint64_t short_sends = 0;     ///< sends/splices that moved less than asked and were continued
-  std::uint64_t fallbacks = 0;       ///< operations that took a core fallback path (feature missing/disabled)
+
+  /// Operations that took a core fallback path: a feature missing or
+  /// disabled, or zero-copy refused by the kernel (ENOBUFS/ENOMEM: sent by copy).
+  std::uint64_t fallbacks = 0;
   std::uint64_t sq_full = 0;         ///< times the SQ was full and had to be flushed
   std::uint64_t cq_overflows = 0;    ///< CQ overflow events seen (completions were parked by the kernel)
   std::uint64_t recv_starved = 0;    ///< recv paused because no receive buffer was free

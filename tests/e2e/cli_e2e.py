@@ -61,8 +61,9 @@ def backend_args():
 class Server:
     """A ringxfer server process started with port 0; knows its port."""
 
-    def __init__(self, command, extra=(), listen="127.0.0.1:0", metrics=False):
-        args = [ARGS.bin, command, "--listen", listen] + backend_args() + list(extra)
+    def __init__(self, command, extra=(), listen="127.0.0.1:0", metrics=False, prefix=()):
+        # prefix: a command that runs the server (e.g. prlimit with its flags).
+        args = list(prefix) + [ARGS.bin, command, "--listen", listen] + backend_args() + list(extra)
         if metrics:
             args += ["--metrics", "127.0.0.1:0"]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

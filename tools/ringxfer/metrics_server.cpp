@@ -63,20 +63,30 @@ struct MetricsServer::State {
   std::list<Conn> conns;  // not the hot path: a scrape every few seconds
   Socket listener;
 
-  void run() {
-    std::unique_ptr<Engine> e;
+  // Built by the constructor, on the caller's thread: before the server
+  // says it listens, so a flood of clients that takes every fd (EMFILE)
+  // cannot leave the metrics without an engine for good. run() starts the
+  // accept on the metrics thread and loops there.
+  std::unique_ptr<Engine> built;
+
+  void build() {
     try {
-      e = std::make_unique<Engine>(options);
+      built = std::make_unique<Engine>(options);
     } catch (const std::exception& ex) {
       std::cerr << "ringxfer: metrics: " << ex.what() << '\n';
       ::close(listen_fd);
       return;
     }
-    if (auto ec = e->adopt(listen_fd, listener)) {
+    if (auto ec = built->adopt(listen_fd, listener)) {
       std::cerr << "ringxfer: metrics: " << ec.message() << '\n';
       ::close(listen_fd);
-      return;
+      built.reset();
     }
+  }
+
+  void run() {
+    std::unique_ptr<Engine> e = std::move(built);
+    if (!e) return;
     Engine& en = *e;
     en.accept(listener, [this, &en](std::error_code ec, Socket s) {
       if (ec) return;
@@ -203,6 +213,7 @@ MetricsServer::MetricsServer(int listen_fd, EngineOptions options, std::function
   state_->listen_fd = listen_fd;
   state_->options = options;
   state_->render = std::move(render);
+  state_->build();
   thread_ = std::thread([s = state_.get()] { s->run(); });
 }
 

@@ -323,13 +323,8 @@ RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers)
   // sigtimedwait below, never an engine thread in the middle of a handler.
   sigset_t set = block_signals();
 
-  std::vector<std::unique_ptr<Thread>> threads;
-  std::vector<std::thread> joins;
-  for (std::size_t i = 0; i < workers.size(); ++i) {
-    threads.push_back(std::make_unique<Thread>(run, *workers[i], std::uint32_t(i)));
-  }
-  for (auto& t : threads) joins.emplace_back([p = t.get()] { p->main(); });
-
+  // The metrics engine is built before the worker threads start accepting:
+  // a flood of clients that takes every fd (EMFILE) must not find it unbuilt.
   std::unique_ptr<MetricsServer> metrics;
   if (config.metrics_fd >= 0) {
     EngineOptions options;
@@ -343,6 +338,13 @@ RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers)
       return metrics_text(vocabulary, run.collect(std::chrono::milliseconds(200)));
     });
   }
+
+  std::vector<std::unique_ptr<Thread>> threads;
+  std::vector<std::thread> joins;
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    threads.push_back(std::make_unique<Thread>(run, *workers[i], std::uint32_t(i)));
+  }
+  for (auto& t : threads) joins.emplace_back([p = t.get()] { p->main(); });
 
   auto request_drain = [&run] {
     run.drain_requested.store(true);
