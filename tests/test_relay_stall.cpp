@@ -148,4 +148,50 @@ BOOST_FIXTURE_TEST_CASE(small_messages_through_relays_never_stall, EngineFixture
   }
 }
 
+// Idle relays must not hold what others need. A relay direction by copy used
+// to wait for its next bytes in a read that held a send buffer: 128 idle
+// relays (64 by splice, each direction holding a pipe for its whole life)
+// took every buffer, and the next relay never moved a byte.
+BOOST_FIXTURE_TEST_CASE(idle_relays_hold_no_buffer, EngineFixture) {
+  for (Strategy s : {Strategy::automatic, Strategy::copy}) {
+    BOOST_TEST_CONTEXT("strategy " << ringxfer::to_string(s)) {
+      Transfers& t = state<Transfers>(engine());
+      // More relays than the pool has send buffers (and than it has pipes).
+      const std::size_t idle = send_buffer_count() + 8;
+      std::vector<HalfPair> a, b;
+      int ended = 0;
+      ringxfer::RelayOptions o;
+      o.strategy = s;
+      for (std::size_t i = 0; i <= idle; ++i) {  // the last one is the busy one
+        a.push_back(half_pair(engine()));
+        b.push_back(half_pair(engine()));
+        BOOST_REQUIRE(t.relay(a.back().sock, b.back().sock, o,
+                              [e = &ended](std::error_code, const ringxfer::RelayResult&) { ++*e; }));
+      }
+      for (int i = 0; i < 20; ++i) engine().run_once(std::chrono::milliseconds(5));  // let every relay start
+      const char message[] = "through the last relay";
+      BOOST_REQUIRE(::send(a.back().peer.get(), message, sizeof message, MSG_NOSIGNAL) == ssize_t(sizeof message));
+      set_nonblocking(b.back().peer.get());
+      char got[sizeof message] = {};
+      std::size_t have = 0;
+      RX_REQUIRE_UNTIL(engine(), [&] {
+        ssize_t k = ::recv(b.back().peer.get(), got + have, sizeof got - have, 0);
+        if (k > 0) have += std::size_t(k);
+        return have == sizeof got;
+      }(), short_deadline);
+      BOOST_CHECK(std::memcmp(got, message, sizeof message) == 0);
+      for (std::size_t i = 0; i <= idle; ++i) {
+        ::shutdown(a[i].peer.get(), SHUT_WR);
+        ::shutdown(b[i].peer.get(), SHUT_WR);
+      }
+      RX_REQUIRE_UNTIL(engine(), ended == int(idle + 1), short_deadline);
+      for (std::size_t i = 0; i <= idle; ++i) {
+        engine().close(a[i].sock, [](std::error_code) {});
+        engine().close(b[i].sock, [](std::error_code) {});
+      }
+      RX_REQUIRE_UNTIL(engine(), engine().in_flight() == 0, short_deadline);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

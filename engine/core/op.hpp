@@ -17,7 +17,7 @@
 
 namespace ringxfer::detail {
 
-enum class OpKind : std::uint8_t { accept, connect, recv, send, sendv, send_zc, splice, read, write, timeout, shutdown, close };
+enum class OpKind : std::uint8_t { accept, connect, recv, send, sendv, send_zc, splice, read, write, timeout, shutdown, close, wait_readable };
 
 // Sub-request tags: which part of an operation a completion belongs to.
 enum Tag : std::uint8_t {

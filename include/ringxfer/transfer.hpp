@@ -113,7 +113,7 @@ struct TransferResult {
 };
 
 struct RelayOptions {
-  Strategy strategy = Strategy::automatic;  // automatic: splice where the backend has it
+  Strategy strategy = Strategy::automatic;  // automatic: copy (see strategy.cpp: an idle direction holds nothing)
   std::uint32_t window_buffers = 4;         // copy: pool buffers per direction
 };
 
