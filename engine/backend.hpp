@@ -64,6 +64,12 @@ struct Request {
   std::uint8_t tag = 0;        // which sub-request of the op; a completion echoes it
   bool multishot = false;      // accept, recv (only if caps say so)
   bool link = false;           // the next Request runs only if this one completes in full
+  // Like link, but the next Request runs whatever this one's result (only
+  // if caps.poll_first_splice; IOSQE_IO_HARDLINK).
+  bool hardlink = false;
+  // The first Request of a linked chain: how many Requests the chain has
+  // (they must reach the kernel in one submit); 0 = a pair, or no link.
+  std::uint8_t chain_length = 0;
   bool use_buf_ring = false;   // recv: the backend picks the buffer (only if caps.buf_ring)
   // write into a FIFO: run it where a broken pipe cannot signal the engine's
   // thread (io_uring: IOSQE_ASYNC, so io-wq issues it; epoll: SIGPIPE shield).
@@ -106,6 +112,9 @@ struct Capabilities {
   bool send_zc = false;        // native zero-copy send with notifications
   bool splice = false;         // Opcode::splice
   bool linked_ops = false;     // Request::link honoured
+  // A splice from a socket may go as one chain of three: poll_in -(link)->
+  // splice in -(hardlink)-> drain (Request::hardlink, chain_length 3).
+  bool poll_first_splice = false;
   bool sendfile = false;       // Opcode::sendfile
   // Core makes every fd it creates or adopts O_NONBLOCK (epoll needs it). io_uring
   // wants blocking fds: it polls sockets itself, and a splice on an O_NONBLOCK

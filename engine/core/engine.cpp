@@ -71,6 +71,10 @@ OpId Engine::start_write(FdRef handle, std::int64_t offset, Buffer buffer, Handl
 OpId Engine::start_timeout(std::chrono::nanoseconds after, Handler handler) noexcept {
   return core_->start_timeout(after, std::move(handler));
 }
+OpId Engine::start_wait_readable(Socket socket, Handler handler) noexcept {
+  return core_->start_wait_readable(socket, std::move(handler));
+}
+
 OpId Engine::start_shutdown(Socket socket, int how, Handler handler) noexcept {
   return core_->start_shutdown(socket, how, std::move(handler));
 }

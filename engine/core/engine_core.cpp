@@ -264,6 +264,7 @@ void EngineCore::dispatch(const Completion& c) noexcept {
     case OpKind::splice: on_splice(op, c); break;
     case OpKind::read: on_read(op, c); break;
     case OpKind::timeout:
+    case OpKind::wait_readable:
     case OpKind::shutdown:
     case OpKind::close: on_simple(op, c); break;
   }

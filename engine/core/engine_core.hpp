@@ -82,6 +82,7 @@ class EngineCore {
   OpId start_write(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
   OpId start_timeout(std::chrono::nanoseconds after, Handler handler) noexcept;
   OpId start_shutdown(Socket socket, int how, Handler handler) noexcept;
+  OpId start_wait_readable(Socket socket, Handler handler) noexcept;
   OpId start_close(FdRef handle, Handler handler) noexcept;
   bool cancel(OpId id) noexcept;
 

@@ -17,7 +17,7 @@
 
 namespace ringxfer::detail {
 
-enum class OpKind : std::uint8_t { accept, connect, recv, send, sendv, send_zc, splice, read, write, timeout, shutdown, close };
+enum class OpKind : std::uint8_t { accept, connect, recv, send, sendv, send_zc, splice, read, write, timeout, shutdown, close, wait_readable };
 
 // Sub-request tags: which part of an operation a completion belongs to.
 enum Tag : std::uint8_t {
@@ -27,7 +27,8 @@ enum Tag : std::uint8_t {
   tag_copy_in = 3,     // splice fallback: read into a pool buffer
   tag_copy_out = 4,    // splice fallback: send/write from the pool buffer
   tag_pause = 5,       // accept: the timer that ends a pause (EMFILE and the like)
-  tag_count = 6
+  tag_poll = 6,        // splice from a socket: wait until it is readable (poll-first)
+  tag_count = 7
 };
 
 inline constexpr std::size_t op_alignment = 64;  // low 6 bits of an Op* carry the tag

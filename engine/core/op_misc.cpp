@@ -79,6 +79,21 @@ OpId EngineCore::start_shutdown(Socket socket, int how, Handler handler) noexcep
   return id_of(op);
 }
 
+OpId EngineCore::start_wait_readable(Socket socket, Handler handler) noexcept {
+  Op* op = new_op(OpKind::wait_readable, std::move(handler));
+  if (op == nullptr) return not_started();
+  op->handle = socket;
+  if (slot_of(socket) == nullptr) {
+    fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
+    return id_of(op);
+  }
+  Request r;
+  r.opcode = Opcode::poll_in;
+  r.fd = target_of(socket);
+  submit(op, r, tag_main);
+  return id_of(op);
+}
+
 void EngineCore::submit_shutdown(Op* op) noexcept {
   if (slot_of(op->handle) == nullptr) {
     fail_soon(op, canceled);  // closed while it waited for its turn

@@ -23,13 +23,16 @@ struct AutoThresholds {
   // io_uring (5.19 vs 6.30 GiB/s). With no NIC here to measure the win,
   // `automatic` keeps memory on the copy path; zerocopy stays a choice.
   bool memory_zerocopy = false;
-  // socket -> socket (a relay) by splice on io_uring: off. io_uring runs
-  // splice on io-wq worker threads; 20 000 request/responses of 512 B through
-  // `ringxfer proxy` took 0.13-0.26 s by splice with a ~5 s stall in 1 run of
-  // 8 (the io-wq worker idle timeout is 5 s), and 0.06-0.09 s by copy with no
-  // stall; on epoll splice took 0.08-0.20 s, no stall (2026-12-01, kernel
-  // 6.18). So `automatic` relays by copy on io_uring and by splice on epoll.
-  bool relay_splice_on_io_uring = false;
+  // socket -> socket (a relay, until the end of the stream) by splice: off on
+  // both backends. A relay direction by splice holds one pipe of the pool
+  // for its whole life, so 32 relays (64 pipes) were all a proxy could move
+  // at once: with 100 idle connections a new one got no byte (2026-12-01).
+  // By copy, a direction waits for its socket to be readable
+  // (Engine::wait_readable) before it takes a buffer, so it holds nothing
+  // while idle (test idle_relays_hold_no_buffer).
+  // io_uring also runs splice on io-wq worker threads (a ~5 s stall in 1
+  // run of 8 until splice from a socket polled first). Splice stays a choice.
+  bool relay_splice = false;
 };
 constexpr AutoThresholds thresholds;
 
@@ -76,7 +79,7 @@ Strategy choose_strategy(Source::Kind source, Sink::Kind sink, std::size_t lengt
         if (to_socket && backend_sendfile) return Strategy::sendfile;
         return backend_splice ? Strategy::splice : Strategy::copy;
       case K::socket:
-        if (to_socket && !on_epoll && !thresholds.relay_splice_on_io_uring) return Strategy::copy;
+        if (to_socket && !thresholds.relay_splice) return Strategy::copy;
         return backend_splice ? Strategy::splice : Strategy::copy;
     }
   }

@@ -99,6 +99,7 @@ TransferId TransferMachine::start(const Source& source, const Sink& sink, const 
   x->window = std::clamp<std::uint32_t>(sink.kind() == Sink::Kind::file && sink.offset() < 0 ? 1 : options.window_buffers,
                                         1, Xfer::max_window);
   x->strategy = choose_strategy(source.kind(), sink.kind(), source.length(), options.strategy, features_);
+  x->poll_first = source.kind() == Source::Kind::socket && source.length() == until_eof && x->strategy == Strategy::copy;
   x->handler = std::move(handler);
   x->progress = std::move(progress);
   if (x->header_pending && sink.kind() != Sink::Kind::socket) {
@@ -130,6 +131,7 @@ TransferId TransferMachine::relay(Socket a, Socket b, const RelayOptions& option
     x.length = until_eof;
     x.window = std::clamp<std::uint32_t>(options.window_buffers, 1, Xfer::max_window);
     x.strategy = choose_strategy(Source::Kind::socket, Sink::Kind::socket, until_eof, options.strategy, features_);
+    x.poll_first = x.strategy == Strategy::copy;
     x.pass_fin = true;
     x.relay_peer = dirs[1 - i]->index;
   }
@@ -149,6 +151,7 @@ bool TransferMachine::cancel(TransferId id) noexcept {
     Xfer& peer = xfers_[x->relay_peer];
     peer.cancelled = true;
     stop_reader(peer);
+    if (peer.starving) settle(peer);  // nothing in flight would settle it
   }
   settle(*x);
   return true;
@@ -249,19 +252,36 @@ void TransferMachine::splice_step(Xfer& x) noexcept {
 
 void TransferMachine::pump(Xfer& x) noexcept {
   while (!x.error && !x.cancelled && !x.source_eof && !x.reading && x.buffers_out < x.window && remaining(x) > 0) {
+    if (x.poll_first && !x.readable) {
+      ++x.ops;
+      x.reading = true;  // stop_reader() cancels the wait as it would a read
+      x.reader = engine_.wait_readable(Socket{x.source}, [r = ref_of(x)](std::error_code ec) {
+        r.machine->on_readable(r, ec);
+      });
+      if (!x.reader) {
+        --x.ops;
+        x.reading = false;
+        fail(x, x.reader.error());
+      }
+      return;
+    }
+    // While others wait for a buffer, one in hand is enough (fair shares).
+    if (starving_head_ != nullptr && !x.starving && x.buffers_out > 0) return;
     Buffer b = engine_.acquire_buffer();
     if (!b) {
       // Every send buffer is out. Ours come back with our writes; with none
-      // out, try again shortly rather than fail or spin.
-      if (x.buffers_out == 0) retry_later(x);
+      // out, queue for the next one that comes back rather than fail or spin.
+      if (x.buffers_out == 0) starve(x);
       return;
     }
+    unstarve(x);
     if (x.source_kind != Source::Kind::memory) {
       ++x.ops;
       x.reading = true;  // one read at a time: the writes must leave in order
       const std::int64_t at = x.source_offset >= 0 ? x.source_offset + std::int64_t(x.taken) : -1;
       x.reader = engine_.read(x.source, at, std::move(b), [r = ref_of(x)](std::error_code ec, Buffer got) {
         r.machine->on_read(r, ec, std::move(got));
+        r.machine->wake_starving();  // the buffer may have come back (end of file, an error)
       });
       if (!x.reader) {
         --x.ops;
@@ -299,11 +319,16 @@ void TransferMachine::write_out(Xfer& x, Buffer buffer) noexcept {
   const Ref r = ref_of(x);
   OpId id;
   if (x.strategy == Strategy::zerocopy && x.sink_kind == Sink::Kind::socket) {
-    id = engine_.send_zc(Socket{x.sink}, std::move(buffer),
-                         [r](std::error_code ec, std::size_t n) { r.machine->on_written(r, ec, n); });
+    id = engine_.send_zc(Socket{x.sink}, std::move(buffer), [r](std::error_code ec, std::size_t n) {
+      r.machine->on_written(r, ec, n);
+      r.machine->wake_starving();  // (the buffer itself comes back at the notification)
+    });
   } else {
-    id = engine_.write(x.sink, at, std::move(buffer),
-                       [r](std::error_code ec, Buffer, std::size_t n) { r.machine->on_written(r, ec, n); });
+    id = engine_.write(x.sink, at, std::move(buffer), [r](std::error_code ec, Buffer b, std::size_t n) {
+      b.release();  // back to the pool first: a queued pump gets it before ours takes more
+      r.machine->wake_starving();
+      r.machine->on_written(r, ec, n);
+    });
   }
   if (!id) {
     --x.ops;
@@ -336,6 +361,7 @@ void TransferMachine::on_gather(Ref r, std::error_code ec, std::size_t n) noexce
     n -= h;
     if (x->header_done == x->header.size()) x->header_pending = false;
   }
+  const bool gave_back = static_cast<bool>(x->held);
   if (x->held) {  // a file body read ahead of its header
     x->held.release();
     --x->buffers_out;
@@ -346,6 +372,7 @@ void TransferMachine::on_gather(Ref r, std::error_code ec, std::size_t n) noexce
   if (ec) fail(*x, ec);
   else if (!body_complete(*x) && x->source_kind == Source::Kind::memory) gather_memory(*x);  // more than max_gather pieces
   settle(*x);
+  if (gave_back) wake_starving();
 }
 
 void TransferMachine::on_spliced(Ref r, std::error_code ec, std::size_t n) noexcept {
@@ -380,6 +407,7 @@ void TransferMachine::on_read(Ref r, std::error_code ec, Buffer b) noexcept {
       x->error = make_error_code(error::transfer_incomplete);
     }
   } else if (!x->error && !x->cancelled) {
+    x->readable = b.size() == b.capacity();  // a full buffer: more is likely waiting
     b.resize(std::min(b.size(), remaining(*x)));
     x->taken += b.size();
     if (x->header_pending && x->ops == 0 && x->buffers_out == 0 && x->taken == x->length) {
@@ -400,6 +428,17 @@ void TransferMachine::on_read(Ref r, std::error_code ec, Buffer b) noexcept {
       write_out(*x, std::move(b));
     }
   }
+  pump(*x);
+  settle(*x);
+}
+
+void TransferMachine::on_readable(Ref r, std::error_code ec) noexcept {
+  Xfer* x = lookup(r);
+  if (x == nullptr) return;
+  --x->ops;
+  x->reading = false;
+  if (ec) fail(*x, ec);
+  else x->readable = true;
   pump(*x);
   settle(*x);
 }
@@ -430,16 +469,64 @@ void TransferMachine::on_retry(Ref r) noexcept {
   Xfer* x = lookup(r);
   if (x == nullptr) return;
   --x->ops;
-  pump(*x);
+  x->retry_armed = false;
+  if (x->starving) {
+    wake_starving();  // x is the head: buffers held elsewhere may be back
+    if (starving_head_ != nullptr && !starving_head_->retry_armed) retry_later(*starving_head_);
+  } else {
+    pump(*x);
+  }
   settle(*x);
+}
+
+void TransferMachine::starve(Xfer& x) noexcept {
+  if (x.starving) return;
+  x.starving = true;
+  x.next_starving = nullptr;
+  if (starving_tail_ != nullptr) starving_tail_->next_starving = &x;
+  else starving_head_ = &x;
+  starving_tail_ = &x;
+  if (starving_head_ == &x && !x.retry_armed) retry_later(x);
+}
+
+void TransferMachine::unstarve(Xfer& x) noexcept {
+  if (!x.starving) return;
+  Xfer* prev = nullptr;
+  for (Xfer* cur = starving_head_; cur != nullptr; prev = cur, cur = cur->next_starving) {
+    if (cur != &x) continue;
+    if (prev != nullptr) prev->next_starving = cur->next_starving;
+    else starving_head_ = cur->next_starving;
+    if (starving_tail_ == cur) starving_tail_ = prev;
+    break;
+  }
+  x.starving = false;
+  x.next_starving = nullptr;
+  // The new head polls by timer in its place.
+  if (starving_head_ != nullptr && !starving_head_->retry_armed) retry_later(*starving_head_);
+}
+
+void TransferMachine::wake_starving() noexcept {
+  // Pumps the queue's head while it gets a buffer (pump() takes it off).
+  while (Xfer* x = starving_head_) {
+    const bool wants = !x->error && !x->cancelled && !x->source_eof && !x->reading && x->buffers_out < x->window &&
+                       remaining(*x) > 0;
+    if (wants) {
+      pump(*x);
+      if (x->starving) return;  // still none free
+    } else {
+      unstarve(*x);
+    }
+    settle(*x);
+  }
 }
 
 // ---------------------------------------------------------------- ending --
 
 void TransferMachine::retry_later(Xfer& x) noexcept {
+  x.retry_armed = true;
   ++x.ops;
   OpId id = engine_.timeout(buffer_retry, [r = ref_of(x)](std::error_code) { r.machine->on_retry(r); });
-  if (!id) --x.ops;  // no op slot: settle() ends it with the error recorded
+  if (!id) --x.ops, x.retry_armed = false;  // no op slot: settle() ends it with the error recorded
 }
 
 void TransferMachine::fail(Xfer& x, std::error_code ec) noexcept {
@@ -451,6 +538,7 @@ void TransferMachine::fail(Xfer& x, std::error_code ec) noexcept {
     if (!peer.cancelled && !peer.ended) {
       peer.cancelled = true;
       stop_reader(peer);
+      if (peer.starving) settle(peer);  // nothing in flight would settle it
     }
   }
 }
@@ -483,9 +571,11 @@ void TransferMachine::settle(Xfer& x) noexcept {
     // Nothing in flight and not done: a path that stopped (no buffer, no op
     // slot) must not leave the transfer hanging.
     if (x.strategy != Strategy::splice && x.strategy != Strategy::sendfile) pump(x);
+    if (x.starving) return;  // queued for a buffer: woken when one comes back
     if (x.ops == 0) fail(x, make_error_code(error::no_free_op_slot));
     else return;
   }
+  unstarve(x);
   if (x.pass_fin && !x.error && !x.cancelled) {
     // A relay direction reached its source's end: pass the FIN on.
     ++x.ops;

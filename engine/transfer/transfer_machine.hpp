@@ -54,6 +54,16 @@ struct Xfer {
   bool header_pending = false;   // header still to send (or in flight)
   bool cancelled = false;
   bool ended = false;            // the handler ran
+  // A socket until its end by copy: wait until it is readable before taking
+  // a buffer for the read, so an idle relay direction holds no buffer (a
+  // read holds one while it waits: 128 idle relays held every send buffer
+  // and the next relay never moved a byte). After a read that filled its
+  // buffer more is likely waiting: the next read goes without the wait.
+  bool poll_first = false;
+  bool readable = false;
+  bool starving = false;         // pump: in the machine's queue for a pool buffer
+  bool retry_armed = false;      // pump: a buffer_retry timer is pending
+  Xfer* next_starving = nullptr;
   std::error_code error;
   OpId reader;                   // the op cancel() stops: read or splice
   // Pump writes in flight (at most `window`, and window <= max_window), so
@@ -111,6 +121,15 @@ class TransferMachine {
   void stop_reader(Xfer& x) noexcept;
   void settle(Xfer& x) noexcept;  // ends the Xfer once nothing is in flight
   void retry_later(Xfer& x) noexcept;
+  // Pool buffers: a pump that finds none, holding none itself, queues here
+  // (FIFO) and is pumped again as soon as one of this machine's buffers comes
+  // back; only the head of the queue also polls by timer (for buffers held
+  // outside the machine).
+  void starve(Xfer& x) noexcept;
+  void unstarve(Xfer& x) noexcept;
+ public:
+  void wake_starving() noexcept;
+ private:
   std::size_t remaining(const Xfer& x) const noexcept;
   bool body_complete(const Xfer& x) const noexcept;
   void report_progress(Xfer& x) noexcept;
@@ -121,6 +140,7 @@ class TransferMachine {
   void on_gather(Ref r, std::error_code ec, std::size_t n) noexcept;
   void on_spliced(Ref r, std::error_code ec, std::size_t n) noexcept;
   void on_read(Ref r, std::error_code ec, Buffer b) noexcept;
+  void on_readable(Ref r, std::error_code ec) noexcept;
   void on_written(Ref r, std::error_code ec, std::size_t n) noexcept;
   void on_fin(Ref r, std::error_code ec) noexcept;
   void on_retry(Ref r) noexcept;
@@ -128,6 +148,8 @@ class TransferMachine {
   Engine& engine_;
   SlabArray<Xfer, 256> xfers_;
   Xfer* free_ = nullptr;
+  Xfer* starving_head_ = nullptr;
+  Xfer* starving_tail_ = nullptr;
   std::size_t active_ = 0;
   Features features_;  // the engine's: which strategies it can run
   bool destroying_ = false;

@@ -132,6 +132,7 @@ std::error_code UringBackend::init() noexcept {
   // submit boundary): with a one-entry SQ it cannot, so core goes one
   // request at a time there.
   caps_.linked_ops = caps_.linked_ops && ring_.sq.ring_entries >= 2;
+  caps_.poll_first_splice = caps_.linked_ops && caps_.splice && ring_.sq.ring_entries >= 3;
   list_opcodes(ring_, features_);
   // REPORT_USAGE (6.2) tells us when the kernel copied a zero-copy send.
   if (kernel_version().at_least(6, 2)) zc_flags_ = IORING_SEND_ZC_REPORT_USAGE;
@@ -344,7 +345,8 @@ void UringBackend::submit(const Request& r) noexcept {
   // A linked request and its successor (core submits it next) take their
   // SQEs together: were the SQ to fill between them, the first would reach
   // the kernel alone and the link would end at that submit.
-  if (r.link) reserve_sqes(2);
+  if (r.chain_length > 2) reserve_sqes(r.chain_length);
+  else if (r.link || r.hardlink) reserve_sqes(2);
   io_uring_sqe* sqe = get_sqe();
   int fd = r.fd.fd;
   switch (r.opcode) {
@@ -436,6 +438,7 @@ void UringBackend::submit(const Request& r) noexcept {
       break;
   }
   if (r.link) sqe->flags |= IOSQE_IO_LINK;
+  if (r.hardlink) sqe->flags |= IOSQE_IO_HARDLINK;
   // A write into a FIFO whose reader is gone raises SIGPIPE in whichever
   // thread issues it: inline that is the engine's thread, from io-wq it is a
   // kernel worker that ignores it.

@@ -258,6 +258,14 @@ class Engine {
   OpId timeout(std::chrono::nanoseconds after, F&& handler) {
     return start_timeout(after, adapt_error(std::forward<F>(handler)));
   }
+  // Waits until `socket` has something to read (bytes, the end of the
+  // stream, or an error), holding no buffer: handler(ec). For a reader that
+  // takes a buffer only when there is something to put in it (a relay
+  // among many idle connections).
+  template <class F>
+  OpId wait_readable(Socket socket, F&& handler) {
+    return start_wait_readable(socket, adapt_error(std::forward<F>(handler)));
+  }
   template <class F>
   OpId shutdown(Socket socket, int how, F&& handler) {
     return start_shutdown(socket, how, adapt_error(std::forward<F>(handler)));
@@ -305,6 +313,7 @@ class Engine {
   OpId start_read(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
   OpId start_write(FdRef handle, std::int64_t offset, Buffer buffer, Handler handler) noexcept;
   OpId start_timeout(std::chrono::nanoseconds after, Handler handler) noexcept;
+  OpId start_wait_readable(Socket socket, Handler handler) noexcept;
   OpId start_shutdown(Socket socket, int how, Handler handler) noexcept;
   OpId start_close(FdRef handle, Handler handler) noexcept;
 

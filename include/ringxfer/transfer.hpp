@@ -68,6 +68,7 @@ class Source {
   std::size_t length() const noexcept { return length_; }   ///< bytes, or until_eof
   FdRef handle() const noexcept { return handle_; }         ///< the file or socket (not memory)
   std::int64_t offset() const noexcept { return offset_; }  ///< file offset, -1 for a stream
+
   /// The memory pieces (empty for a file or socket).
   std::span<const std::span<const std::byte>> pieces() const noexcept { return {pieces_, piece_count_}; }
 
@@ -124,7 +125,7 @@ struct TransferResult {
 
 /// How Transfers::relay() moves the bytes.
 struct RelayOptions {
-  Strategy strategy = Strategy::automatic;  ///< automatic: splice where the backend has it
+  Strategy strategy = Strategy::automatic;  ///< automatic: copy (see strategy.cpp: an idle direction holds nothing)
   std::uint32_t window_buffers = 4;         ///< copy: pool buffers per direction
 };
 

@@ -958,6 +958,114 @@ def case_threads():
                f"access log of two threads: {lines}")
 
 
+def open_files(server, needle):
+    """The server's open fds whose target contains `needle` (from /proc)."""
+    found = []
+    fd_dir = f"/proc/{server.proc.pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if needle in target:
+            found.append(target)
+    return found
+
+
+def case_file_cache():
+    """The open-file cache: every change of a cached file is seen by the very next request."""
+    with Tree() as tree, serve(tree, "--open-file-inactive", "0.5") as server:
+        path = os.path.join(tree.root, "c.txt")
+        big = os.path.join(tree.root, "big.bin")
+        s = connect(server)
+        buf = b""
+
+        def get(name, *headers):
+            nonlocal buf
+            extra = "".join(h + "\r\n" for h in headers)
+            s.sendall(f"GET /{name} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode())
+            st, hd, body, buf = read_response(s, buf)
+            return st, hd, body
+
+        def write(p, data):
+            with open(p, "wb") as f:
+                f.write(data)
+
+        write(path, b"first version\n")
+        for _ in range(3):
+            st, hd, body = get("c.txt")
+            expect(st == 200 and body == b"first version\n", f"first: {st} {body!r}")
+        etag1 = hd["etag"]
+        # The cache is in use: the server still holds the file open between requests.
+        expect(open_files(server, "/root/c.txt"), "no cached fd for c.txt: is the cache on?")
+        # Rewritten in place, same size, at once: the same inode.
+        with open(path, "r+b") as f:
+            f.write(b"FIRST")
+        st, hd, body = get("c.txt")
+        expect(body == b"FIRST version\n", f"rewritten in place (same size): {body!r}")
+        # Appended: a longer Content-Length.
+        with open(path, "ab") as f:
+            f.write(b"appended\n")
+        st, hd, body = get("c.txt")
+        expect(body == b"FIRST version\nappended\n" and hd["content-length"] == str(len(body)), f"appended: {hd} {body!r}")
+        # Truncated, then a range past the new end: 416, not bytes of the old length.
+        with open(path, "r+b") as f:
+            f.truncate(5)
+        st, hd, body = get("c.txt", "Range: bytes=10-20")
+        expect(st == 416, f"range past a truncated end: {st}")
+        st, hd, body = get("c.txt")
+        expect(body == b"FIRST", f"truncated: {body!r}")
+        # Replaced by rename (the usual deploy): the new inode's bytes and ETag.
+        tmp = os.path.join(tree.root, ".c.tmp")
+        write(tmp, b"second version, renamed over\n")
+        os.rename(tmp, path)
+        st, hd, body = get("c.txt")
+        expect(body == b"second version, renamed over\n", f"renamed over: {body!r}")
+        expect(hd["etag"] != etag1, "ETag unchanged after a replace")
+        # A conditional GET with the old ETag must not get 304.
+        st, hd, body = get("c.txt", f"If-None-Match: {etag1}")
+        expect(st == 200, f"If-None-Match with the old ETag: {st}")
+        # Deleted: 404, and the deleted inode is no longer held open.
+        os.unlink(path)
+        st, hd, body = get("c.txt")
+        expect(st == 404, f"deleted: {st}")
+        expect(not open_files(server, "c.txt (deleted)"), "a deleted file is still held open")
+        # Created again.
+        write(path, b"third\n")
+        st, hd, body = get("c.txt")
+        expect(st == 200 and body == b"third\n", f"recreated: {st} {body!r}")
+        # Swapped for a symlink that leaves the root: 403, as without the cache.
+        os.unlink(path)
+        os.symlink(os.path.join(tree.base, "secret.txt"), path)
+        st, hd, body = get("c.txt")
+        expect(st == 403 and SECRET not in body, f"symlink out of the root: {st}")
+        # A directory's index.html, cached under "dir/".
+        st, hd, body = get("dir/")
+        expect(body == b"<h1>dir</h1>\n", f"dir index: {body!r}")
+        write(os.path.join(tree.root, "dir", "index.html"), b"<h1>new dir</h1>\n")
+        st, hd, body = get("dir/")
+        expect(body == b"<h1>new dir</h1>\n", f"dir index changed: {body!r}")
+        # A large body (splice/sendfile path) shrunk under the cache.
+        write(big, os.urandom(1 << 20))
+        st, hd, body = get("big.bin")
+        expect(len(body) == 1 << 20, "big")
+        data = os.urandom(100_000)
+        write(big, data)
+        st, hd, body = get("big.bin")
+        expect(body == data, f"big rewritten: {len(body)} bytes")
+        s.close()
+        # Unused entries are closed after --open-file-inactive.
+        deadline = time.monotonic() + 5
+        while open_files(server, "/root/big.bin") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        expect(not open_files(server, "/root/big.bin"), "an inactive entry was not closed")
+    # --open-file-cache 0: nothing held between requests.
+    with Tree() as tree, serve(tree, "--open-file-cache", "0") as server:
+        st, data, closed = raw(server, b"GET /a.txt HTTP/1.0\r\n\r\n")
+        expect(st == 200 and data.endswith(b"hello\n"), f"cache off: {data!r}")
+        expect(not open_files(server, "/root/a.txt"), "--open-file-cache 0 still holds the file")
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

@@ -2,7 +2,9 @@
 //
 // Each accepted client gets an upstream connection to B (bounded by
 // --connect-timeout); then Transfers::relay() moves bytes both ways at once —
-// splice through the engine's pipes by default, copy with --strategy copy — a
+// by copy through the shared receive buffers by default, splice through the
+// engine's pipes with --strategy splice (each direction then holds a pipe for
+// the relay's life: at most pipe_count / 2 relays move at once) — a
 // FIN one way is passed on without ending the other way, and a slow side
 // pauses the other. A connect error or timeout closes the client (counted).
 // A relay that moves no byte for --idle-timeout is cancelled and both sockets
@@ -33,8 +35,8 @@ constexpr std::string_view proxy_usage_head =
     "\n"
     "options:\n"
     "  --to ADDR             the upstream: host:port or [v6]:port (required)\n"
-    "  --strategy NAME       auto, splice or copy (default auto: splice where the\n"
-    "                        backend has it)\n"
+    "  --strategy NAME       auto, splice or copy (default auto: copy; a relay by\n"
+    "                        splice holds two pipes for its life, 32 relays at once)\n"
     "  --connect-timeout S   give up on an upstream connect after S seconds and close\n"
     "                        the client (default 5)\n"
     "  --idle-timeout S      close a relay that moved no byte for S seconds (default 300)\n"

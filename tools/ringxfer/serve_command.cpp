@@ -43,6 +43,11 @@ constexpr std::string_view serve_usage_head =
     "                        seconds (default 60)\n"
     "  --max-connections N   open connections at most, shared evenly by the threads;\n"
     "                        more wait in the listen backlog (default 0: no limit)\n"
+    "  --open-file-cache N   open files kept per thread, each checked against its path\n"
+    "                        (one fstatat) on every request: a changed, replaced or\n"
+    "                        deleted file is seen at once; 0 turns the cache off\n"
+    "                        (default 1000, at most a quarter of the fd slots)\n"
+    "  --open-file-inactive S  close a cached file unused for S seconds (default 10)\n"
     "  --max-uri-bytes N     request-target longer than N: 414 (default 8192)\n"
     "  --max-header-bytes N  header fields over N bytes: 431 (default 16384)\n"
     "  --max-headers N       more than N header fields: 431 (default 64, at most 100)\n";
@@ -82,6 +87,10 @@ int serve_command(std::span<const std::string_view> args) {
   parser.option("--send-timeout", [&](std::string_view v) { return parse_timeout(v, config.send_timeout); });
   parser.option("--max-connections",
                 [&](std::string_view v) { return parse_uint(v, std::uint32_t(0), std::uint32_t(1u << 24), max_connections); });
+  parser.option("--open-file-cache", [&](std::string_view v) {
+    return parse_uint(v, std::uint32_t(0), std::uint32_t(1u << 20), config.open_file_cache);
+  });
+  parser.option("--open-file-inactive", [&](std::string_view v) { return parse_timeout(v, config.open_file_inactive); });
   std::uint64_t uri = config.limits.max_uri_bytes;
   std::uint64_t head = config.limits.max_head_bytes;
   std::uint64_t count = config.limits.max_header_count;

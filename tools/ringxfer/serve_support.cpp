@@ -50,6 +50,27 @@ bool openat2_available(int root_fd) noexcept {
 
 namespace {
 
+FileIdentity identity_of(const struct stat& st) noexcept {
+  FileIdentity id;
+  id.dev = std::uint64_t(st.st_dev);
+  id.ino = std::uint64_t(st.st_ino);
+  id.size = std::uint64_t(st.st_size);
+  id.mtime_ns = std::int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  id.ctime_ns = std::int64_t(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
+  return id;
+}
+
+}  // namespace
+
+bool identity_at(int dir_fd, const char* name, FileIdentity& out) noexcept {
+  struct stat st {};
+  if (::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return false;
+  out = identity_of(st);
+  return true;
+}
+
+namespace {
+
 http::Status status_of_open_error(int error) noexcept {
   switch (error) {
     case ENOENT:
@@ -130,6 +151,7 @@ Lookup open_file(int root_fd, const http::PathResult& path, std::span<char> scra
   out.fd = fd;
   out.size = std::uint64_t(st.st_size);
   out.mtime_seconds = st.st_mtim.tv_sec;
+  out.identity = identity_of(st);
   out.name = std::string_view(scratch.data(), length);
   return Lookup::file;
 }

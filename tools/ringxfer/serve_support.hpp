@@ -26,11 +26,29 @@ int open_beneath(int root_fd, const char* relative) noexcept;
 // start rather than serve without the fence.
 bool openat2_available(int root_fd) noexcept;
 
+// What says a file is still the one opened: the same inode, size, mtime and
+// ctime (to the nanosecond). Any write, truncate, chmod, link count change or
+// replacement changes one of them.
+struct FileIdentity {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+  friend bool operator==(const FileIdentity&, const FileIdentity&) = default;
+};
+
+// The identity of what `name` below `dir_fd` names now, without following a
+// final symlink (a symlink gives the link's own identity). False if it is
+// gone or not a regular file.
+bool identity_at(int dir_fd, const char* name, FileIdentity& out) noexcept;
+
 struct OpenedFile {
   int fd = -1;
   std::uint64_t size = 0;
   std::int64_t mtime_seconds = 0;
   std::string_view name;  // the path opened (for the MIME lookup)
+  FileIdentity identity;  // of the open fd
 };
 
 enum class Lookup : std::uint8_t { file, redirect, refused };

@@ -46,6 +46,7 @@
 #include "http/conditional.hpp"
 #include "http/date.hpp"
 #include "http/response.hpp"
+#include "file_cache.hpp"
 #include "ringxfer/transfer.hpp"
 #include "server_main.hpp"
 
@@ -78,6 +79,7 @@ struct Conn {
   OpId recv;
   TransferId transfer;
   File file;
+  CachedFile* cached = nullptr;  // the response's file came from the cache
   std::uint32_t ops = 0;  // operations whose handler has yet to run for the last time
   bool in_use = false;
   bool closing = false;      // close started: nothing new starts
@@ -111,6 +113,17 @@ struct Conn {
 
 Conn* owner(DeadlineHook* h) noexcept { return static_cast<Conn*>(h->owner); }
 
+// The file a response serves: a cache entry (a reference held), or an fd
+// just opened that is ours to adopt or close.
+struct ServedFile {
+  std::uint64_t size = 0;
+  std::int64_t mtime_seconds = 0;
+  http::ETag etag;
+  std::string_view content_type;
+  int fd = -1;
+  CachedFile* cached = nullptr;
+};
+
 class ServeWorker final : public Worker {
  public:
   ServeWorker(const ServeConfig& config, int listen_fd)
@@ -131,6 +144,13 @@ class ServeWorker final : public Worker {
     context_ = &context;
     engine_ = &context.engine();
     transfers_ = std::make_unique<Transfers>(*engine_);
+    // Each entry holds an fd and a fixed-file slot: keep most slots for
+    // connections.
+    const std::uint32_t cache_capacity =
+        std::min(config_.open_file_cache, engine_->slot_usage().fd_slots_capacity / 4);
+    cache_ = std::make_unique<OpenFileCache>(*engine_, config_.root_fd, cache_capacity,
+                                             config_.open_file_inactive.count());
+    key_.reserve(config_.limits.max_uri_bytes + 2);
     what = "listener";
     if (auto ec = listener_.adopt(*engine_)) return ec;
     if (auto ec = arm_accept()) return ec;
@@ -464,6 +484,14 @@ class ServeWorker final : public Worker {
       respond_status(c, path.status);
       return;
     }
+    if (cache_->enabled()) {
+      key_.assign(path.relative);  // before open_file() moves the bytes
+      if (path.directory) key_.push_back('/');
+      if (CachedFile* e = cache_->find(key_, now_ns())) {
+        respond_file(c, served(e));
+        return;
+      }
+    }
     OpenedFile file;
     Status status = Status::ok;
     switch (open_file(config_.root_fd, path, path_scratch_, file, status)) {
@@ -475,9 +503,21 @@ class ServeWorker final : public Worker {
         respond_status(c, location.empty() ? Status::uri_too_long : Status::moved_permanently, location);
         return;
       }
-      case Lookup::file:
-        respond_file(c, file);
+      case Lookup::file: {
+        std::string_view type = config_.mime->lookup(file.name);
+        if (CachedFile* e = cache_->enabled() ? cache_->insert(key_, file, type, now_ns()) : nullptr) {
+          respond_file(c, served(e));
+          return;
+        }
+        ServedFile f;
+        f.size = file.size;
+        f.mtime_seconds = file.mtime_seconds;
+        f.etag = http::ETag::from(file.size, file.mtime_seconds);
+        f.content_type = type;
+        f.fd = file.fd;
+        respond_file(c, f);
         return;
+      }
     }
   }
 
@@ -531,12 +571,27 @@ class ServeWorker final : public Worker {
     }
   }
 
-  void respond_file(Conn* c, OpenedFile& f) {
+  static ServedFile served(CachedFile* e) noexcept {
+    ServedFile f;
+    f.size = e->size;
+    f.mtime_seconds = e->mtime_seconds;
+    f.etag = e->etag;
+    f.content_type = e->content_type;
+    f.cached = e;
+    return f;
+  }
+
+  // A response that will not use its file after all.
+  void put_back(const ServedFile& f) noexcept {
+    if (f.cached != nullptr) cache_->release(f.cached);
+    else ::close(f.fd);
+  }
+
+  void respond_file(Conn* c, const ServedFile& f) {
     const http::Request& q = request_;
-    http::ETag etag = http::ETag::from(f.size, f.mtime_seconds);
-    http::Selection sel = http::select_response(q, {f.size, f.mtime_seconds, etag.view()});
+    http::Selection sel = http::select_response(q, {f.size, f.mtime_seconds, f.etag.view()});
     if (sel.status == Status::range_not_satisfiable) {
-      ::close(f.fd);
+      put_back(f);
       respond_status(c, sel.status, {}, f.size);
       return;
     }
@@ -545,7 +600,7 @@ class ServeWorker final : public Worker {
     h.keep_alive = c->keep_alive;
     h.date = dates_.at(wall_seconds());
     h.last_modified = f.mtime_seconds;
-    h.etag = etag.view();
+    h.etag = f.etag.view();
     std::uint64_t first = 0;
     std::uint64_t length = 0;
     if (sel.status != Status::not_modified) {
@@ -554,7 +609,7 @@ class ServeWorker final : public Worker {
         first = sel.range.first;
         length = sel.range.length();
       }
-      h.content_type = config_.mime->lookup(f.name);
+      h.content_type = f.content_type;
       h.content_length = length;
       h.range = sel.range;
       h.complete_length = f.size;
@@ -563,24 +618,27 @@ class ServeWorker final : public Worker {
     std::span<char> out = head_area(c);
     std::size_t n = http::write_response_head(h, out);
     if (n == 0) {
-      ::close(f.fd);
+      put_back(f);
       respond_status(c, Status::internal_server_error);
       return;
     }
     c->status = http::code(sel.status);
     c->head_bytes = std::uint32_t(n);
     if (c->head_only || length == 0) {
-      ::close(f.fd);
+      put_back(f);
       send_head(c, n);
       return;
     }
     File file;
-    if (engine_->adopt(f.fd, file)) {
+    if (f.cached != nullptr) {
+      file = f.cached->file;
+    } else if (engine_->adopt(f.fd, file)) {
       ::close(f.fd);
       respond_status(c, Status::service_unavailable);
       return;
     }
     c->file = file;
+    c->cached = f.cached;
     c->transfer_ended = false;
     TransferOptions options;
     options.header = std::as_bytes(std::span<const char>(out.data(), n));
@@ -591,8 +649,7 @@ class ServeWorker final : public Worker {
           --c->ops;
           c->transfer_ended = true;
           c->transfer = {};
-          engine_->close(c->file, [](std::error_code) {});
-          c->file = {};
+          let_go_of_file(c);
           finish_response(c, ec, r.bytes, r.bytes + r.header_bytes);
         },
         [this, c](std::size_t) {
@@ -600,12 +657,18 @@ class ServeWorker final : public Worker {
         });
     if (!id) {
       --c->ops;
-      engine_->close(c->file, [](std::error_code) {});
-      c->file = {};
+      let_go_of_file(c);
       respond_status(c, Status::service_unavailable);
       return;
     }
     if (!c->transfer_ended) c->transfer = id;
+  }
+
+  void let_go_of_file(Conn* c) noexcept {
+    if (c->cached != nullptr) cache_->release(c->cached);
+    else engine_->close(c->file, [](std::error_code) {});
+    c->cached = nullptr;
+    c->file = {};
   }
 
   void finish_response(Conn* c, std::error_code ec, std::uint64_t body_bytes, std::uint64_t bytes_out) {
@@ -731,6 +794,7 @@ class ServeWorker final : public Worker {
     if (!draining_ || accepting_ || counters_.connections_open != 0 || finished_) return;
     finished_ = true;
     log_.flush();
+    cache_->clear();
     if (tick_) engine_->cancel(tick_);
     context_->finished();
   }
@@ -766,6 +830,7 @@ class ServeWorker final : public Worker {
       DeadlineList::unlink(*h);
       close_now(owner(h));
     }
+    cache_->expire(now);
     if (now - last_flush_ns_ >= log_flush_interval_ns) {
       log_.flush();
       last_flush_ns_ = now;
@@ -782,6 +847,8 @@ class ServeWorker final : public Worker {
   WorkerContext* context_ = nullptr;
   Engine* engine_ = nullptr;
   std::unique_ptr<Transfers> transfers_;
+  std::unique_ptr<OpenFileCache> cache_;
+  std::string key_;  // the cache key of the request being handled
   OpId accept_;
   OpId tick_;
   bool accepting_ = false;

@@ -26,6 +26,10 @@ struct ServeConfig {
   // most this long before closing (so a close never RSTs a response away).
   std::chrono::nanoseconds linger_timeout = std::chrono::seconds(2);
   std::uint32_t max_connections = 0;  // this thread's share; 0: unlimited
+  // Open files kept per thread (file_cache.hpp); 0: open every request's file.
+  std::uint32_t open_file_cache = 1000;
+  // An entry unused this long is closed.
+  std::chrono::nanoseconds open_file_inactive = std::chrono::seconds(10);
 };
 
 std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config, int listen_fd);
