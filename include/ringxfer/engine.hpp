@@ -31,6 +31,11 @@
 // error (eof, operation_canceled, ...). Handlers never run inside the call that
 // starts the operation: they run from run()/run_once()/poll().
 //
+// Handlers are stored inline in the op slot, never on the heap: a handler may
+// capture at most handler_capacity_bytes (64) bytes and must be nothrow move
+// constructible. A larger one is a compile error whose static_assert names
+// handler_capacity_bytes; capture a pointer to your state instead.
+//
 // An operation that cannot start returns an empty OpId whose error() says why
 // (error::no_free_op_slot, error::shutting_down); its handler is never called.
 // The op and fd tables grow in slabs up to EngineOptions::op_slots and
@@ -88,6 +93,14 @@ struct Outcome {
   Buffer buffer;
 };
 
+/// The most a handler (or a post()ed Task) may capture, in bytes.
+///
+/// Every operation keeps its handler inline in a preallocated op slot, so
+/// starting an operation never allocates (DESIGN invariant 5). A handler whose
+/// captures exceed this many bytes is a compile error (a static_assert that
+/// names handler_capacity_bytes), never a silent fallback to the heap. Capture a
+/// pointer (or a std::shared_ptr, 16 bytes) to your per-connection state
+/// instead of the state itself; `this` plus a few values fit easily.
 inline constexpr std::size_t handler_capacity_bytes = 64;
 inline constexpr std::size_t until_eof = ~std::size_t(0);
 inline constexpr std::size_t max_gather = 8;  // pieces in one sendv
@@ -108,7 +121,18 @@ using Task = InlineFunction<void(), handler_capacity_bytes>;
 
 namespace detail {
 class EngineCore;
+
+// Checked where the user's handler enters the API, so the message points at
+// the call rather than deep inside InlineFunction.
+template <class F>
+constexpr void check_handler() noexcept {
+  static_assert(sizeof(std::decay_t<F>) <= handler_capacity_bytes,
+                "handler captures too much: more than ringxfer::handler_capacity_bytes (64 bytes); "
+                "capture a pointer to your state instead");
+  static_assert(std::is_nothrow_move_constructible_v<std::decay_t<F>>,
+                "handler must be nothrow move constructible");
 }
+}  // namespace detail
 
 class Engine {
  public:
@@ -169,6 +193,7 @@ class Engine {
   // Multishot: handler(ec, Socket) for each accepted connection.
   template <class F>
   OpId accept(Socket listener, F&& handler) {
+    detail::check_handler<F>();
     return start_accept(listener, [h = std::forward<F>(handler)](Outcome& o) mutable {
       h(o.error, o.socket);
     });
@@ -176,6 +201,7 @@ class Engine {
   // Creates a socket and connects it: handler(ec, Socket).
   template <class F>
   OpId connect(const Address& address, F&& handler) {
+    detail::check_handler<F>();
     return start_connect(address, [h = std::forward<F>(handler)](Outcome& o) mutable {
       h(o.error, o.socket);
     });
@@ -191,6 +217,7 @@ class Engine {
   // switch to read() or splice().
   template <class F>
   OpId recv(Socket socket, F&& handler) {
+    detail::check_handler<F>();
     return start_recv(socket, [h = std::forward<F>(handler)](Outcome& o) mutable {
       h(o.error, std::move(o.buffer));
     });
@@ -199,6 +226,7 @@ class Engine {
   // `data` must stay valid until the handler runs.
   template <class F>
   OpId send(Socket socket, std::span<const std::byte> data, F&& handler, unsigned flags = 0) {
+    detail::check_handler<F>();
     return start_send(socket, data, adapt_bytes(std::forward<F>(handler)), flags);
   }
   // Gather send: all bytes of up to max_gather pieces in order, in as few
@@ -207,6 +235,7 @@ class Engine {
   template <class F>
   OpId sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, F&& handler,
              unsigned flags = 0) {
+    detail::check_handler<F>();
     return start_sendv(socket, pieces, adapt_bytes(std::forward<F>(handler)), flags);
   }
   // (send_zc, read and write take a pool Buffer; an empty one gives
@@ -216,6 +245,7 @@ class Engine {
   // and then returns to the pool by itself.
   template <class F>
   OpId send_zc(Socket socket, Buffer buffer, F&& handler) {
+    detail::check_handler<F>();
     return start_send_zc(socket, std::move(buffer), adapt_bytes(std::forward<F>(handler)));
   }
   // Moves `length` bytes from src (at src_offset, or -1 for a stream) to dst
@@ -230,6 +260,7 @@ class Engine {
   template <class F>
   OpId splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
               std::size_t length, F&& handler, unsigned flags = 0) {
+    detail::check_handler<F>();
     return start_splice(src, src_offset, dst, dst_offset, length,
                         adapt_bytes(std::forward<F>(handler)), flags);
   }
@@ -237,6 +268,7 @@ class Engine {
   // with the buffer's size set to the bytes read (0 at end of file).
   template <class F>
   OpId read(FdRef handle, std::int64_t offset, Buffer buffer, F&& handler) {
+    detail::check_handler<F>();
     return start_read(handle, offset, std::move(buffer), adapt_buffer(std::forward<F>(handler)));
   }
   // Writes all of buffer.bytes() at `offset` (-1: current position / stream):
@@ -244,6 +276,7 @@ class Engine {
   // also gets the bytes written (fewer than the buffer's after an error).
   template <class F>
   OpId write(FdRef handle, std::int64_t offset, Buffer buffer, F&& handler) {
+    detail::check_handler<F>();
     if constexpr (std::is_invocable_v<F&, std::error_code, Buffer, std::size_t>) {
       return start_write(handle, offset, std::move(buffer),
                          [h = std::forward<F>(handler)](Outcome& o) mutable {
@@ -256,10 +289,12 @@ class Engine {
   // handler(ec): {} when the time passed, operation_canceled when cancelled.
   template <class F>
   OpId timeout(std::chrono::nanoseconds after, F&& handler) {
+    detail::check_handler<F>();
     return start_timeout(after, adapt_error(std::forward<F>(handler)));
   }
   template <class F>
   OpId shutdown(Socket socket, int how, F&& handler) {
+    detail::check_handler<F>();
     return start_shutdown(socket, how, adapt_error(std::forward<F>(handler)));
   }
   // Cancels the handle's pending operations (they complete with
@@ -270,6 +305,7 @@ class Engine {
   // error() is error::no_free_op_slot.
   template <class F>
   OpId close(FdRef handle, F&& handler) {
+    detail::check_handler<F>();
     return start_close(handle, adapt_error(std::forward<F>(handler)));
   }
   // Asks an operation to finish early; it completes with operation_canceled
