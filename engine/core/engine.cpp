@@ -31,7 +31,12 @@ std::error_code Engine::open(const char* path, int flags, File& out, unsigned mo
   return core_->open(path, flags, mode, out);
 }
 std::error_code Engine::listen(const Address& address, Socket& out, int backlog) noexcept {
-  return core_->listen(address, backlog, out);
+  ListenOptions options;
+  options.backlog = backlog;
+  return core_->listen(address, options, out);
+}
+std::error_code Engine::listen(const Address& address, Socket& out, const ListenOptions& options) noexcept {
+  return core_->listen(address, options, out);
 }
 std::error_code Engine::local_address(FdRef handle, Address& out) const noexcept {
   return core_->local_address(handle, out);

@@ -63,7 +63,7 @@ class EngineCore {
   // ---- handles
   std::error_code adopt(int fd, bool is_socket, FdRef& out) noexcept;
   std::error_code open(const char* path, int flags, unsigned mode, FdRef& out) noexcept;
-  std::error_code listen(const Address& address, int backlog, FdRef& out) noexcept;
+  std::error_code listen(const Address& address, const ListenOptions& options, FdRef& out) noexcept;
   std::error_code local_address(FdRef handle, Address& out) const noexcept;
   int native_handle(FdRef handle) const noexcept;
   Buffer acquire_buffer() noexcept { return pool_->acquire(); }

@@ -182,6 +182,11 @@ class Engine {
   std::error_code open(const char* path, int flags, File& out, unsigned mode = 0644) noexcept;
   // A listening TCP socket with SO_REUSEADDR (mode as for adopt()).
   std::error_code listen(const Address& address, Socket& out, int backlog = 1024) noexcept;
+  /// A listening TCP socket made as `options` say (backlog, SO_REUSEPORT,
+  /// IPV6_V6ONLY, a hook for any other option before bind(2)); SO_REUSEADDR
+  /// always. The fd's mode is set as for adopt(). On error nothing is left
+  /// open and `out` is unchanged.
+  std::error_code listen(const Address& address, Socket& out, const ListenOptions& options) noexcept;
   std::error_code local_address(FdRef handle, Address& out) const noexcept;
   // The fd behind a handle, or -1 if the handle is stale. For setsockopt and
   // the like; the engine still owns it.
