@@ -227,6 +227,30 @@ class Engine {
       h(o.error, std::move(o.buffer));
     });
   }
+  /// Single-shot receive into the caller's own memory: at most into.size()
+  /// bytes, whatever the socket has (at least 1): handler(ec, bytes).
+  ///
+  /// `into` must stay valid until the handler runs. The handler never sees 0
+  /// bytes with success: the end of the stream is error::eof (0 bytes); an
+  /// empty `into` fails with std::errc::invalid_argument. Like read(), it
+  /// fails with error::receive_in_progress while a multishot recv() runs on
+  /// the socket (cancel that first; bytes it has not taken stay in the
+  /// socket). Cancel or close: operation_canceled. No pool buffer is used.
+  template <class F>
+  OpId recv_some(Socket socket, std::span<std::byte> into, F&& handler) {
+    detail::check_handler<F>();
+    return start_recv_into(socket, into, adapt_bytes(std::forward<F>(handler)), false);
+  }
+  /// Receives until `into` is full (continuing after short receives):
+  /// handler(ec, bytes) with bytes == into.size() on success. If the stream
+  /// ends first: error::eof when no byte came, error::transfer_incomplete
+  /// with the bytes received so far otherwise; an error or cancel also
+  /// reports the bytes already in `into`. Otherwise as recv_some().
+  template <class F>
+  OpId recv_exactly(Socket socket, std::span<std::byte> into, F&& handler) {
+    detail::check_handler<F>();
+    return start_recv_into(socket, into, adapt_bytes(std::forward<F>(handler)), true);
+  }
   // Sends all of `data` (continuing after short sends): handler(ec, bytes_sent).
   // `data` must stay valid until the handler runs.
   template <class F>
@@ -337,6 +361,7 @@ class Engine {
   OpId start_accept(Socket listener, Handler handler) noexcept;
   OpId start_connect(const Address& address, Handler handler) noexcept;
   OpId start_recv(Socket socket, Handler handler) noexcept;
+  OpId start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept;
   OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept;
   OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler,
                    unsigned flags) noexcept;
