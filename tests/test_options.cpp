@@ -197,3 +197,175 @@ BOOST_FIXTURE_TEST_CASE(before_listen_error_ends_listen_without_a_leak, EngineFi
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+using ringxfer::ConnectOptions;
+
+struct Connected {
+  bool done = false;
+  int calls = 0;
+  std::error_code ec;
+  Socket socket;
+  Clock::time_point at;
+  auto handler() {
+    return [self = this](std::error_code ec, Socket s) {
+      ++self->calls;
+      self->done = true;
+      self->ec = ec;
+      self->socket = s;
+      self->at = Clock::now();
+    };
+  }
+};
+
+// A loopback listener that answers no SYN: backlog 0, never accepted, and
+// filled up with plain connects until one hangs (the kernel drops SYNs to a
+// listener whose accept queue is full; the client retries after 1 s).
+struct DeafListener {
+  UniqueFd listener;
+  std::vector<UniqueFd> fillers;
+  Address address;
+  bool ok = false;
+  DeafListener() {
+    listener = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    Address any = Address::loopback_v4(0);
+    BOOST_REQUIRE(::bind(listener.get(), any.data(), any.size()) == 0);
+    BOOST_REQUIRE(::listen(listener.get(), 0) == 0);
+    socklen_t len = sizeof(sockaddr_storage);
+    BOOST_REQUIRE(::getsockname(listener.get(), address.data(), &len) == 0);
+    address.set_size(len);
+    for (int i = 0; i < 8 && !ok; ++i) {
+      fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+      int rc = ::connect(fillers.back().get(), address.data(), address.size());
+      if (rc == 0) continue;
+      pollfd p{fillers.back().get(), POLLOUT, 0};
+      if (::poll(&p, 1, 100) == 0) ok = true;  // this one hangs: the queue is full
+    }
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(connect_options)
+
+BOOST_FIXTURE_TEST_CASE(timeout_to_a_non_answering_listener, EngineFixture) {
+  DeafListener deaf;
+  BOOST_REQUIRE_MESSAGE(deaf.ok, "could not fill the accept queue of a backlog-0 listener");
+  const int fds_before = open_fd_count();
+  Connected& c = state<Connected>();
+  ConnectOptions o;
+  o.timeout = 150ms;
+  const auto start = Clock::now();
+  BOOST_REQUIRE(engine().connect(deaf.address, std::move(o), c.handler()));
+  RX_REQUIRE_UNTIL(engine(), c.done, short_deadline);
+  RX_CHECK_EC(c.ec, std::errc::timed_out);
+  BOOST_CHECK(!c.socket.valid());
+  const auto took = c.at - start;
+  BOOST_CHECK_GE(took, 140ms);
+  BOOST_CHECK_LT(took, 900ms);  // before the kernel's first SYN retry (1 s)
+  // The deadline is gone too and the socket closed.
+  RX_REQUIRE_UNTIL(engine(), engine().in_flight() == 0 && open_fd_count() == fds_before, short_deadline);
+  BOOST_CHECK_EQUAL(c.calls, 1);
+}
+
+BOOST_FIXTURE_TEST_CASE(timeout_not_reached, EngineFixture) {
+  Socket l;
+  RX_REQUIRE_OK(engine().listen(Address::loopback_v4(0), l));
+  Address bound;
+  RX_REQUIRE_OK(engine().local_address(l, bound));
+  Connected& c = state<Connected>();
+  ConnectOptions o;
+  o.timeout = 10s;
+  BOOST_REQUIRE(engine().connect(bound, std::move(o), c.handler()));
+  // The deadline must not hold the op (and its handler) for 10 s.
+  RX_REQUIRE_UNTIL(engine(), c.done, short_deadline);
+  RX_REQUIRE_OK(c.ec);
+  BOOST_CHECK(c.socket.valid());
+  RX_REQUIRE_UNTIL(engine(), engine().in_flight() == 0, 2s);
+  // A refused connect with a deadline reports the refusal, not a timeout.
+  RefusingPort refusing;
+  Connected& r = state<Connected>();
+  ConnectOptions o2;
+  o2.timeout = 10s;
+  BOOST_REQUIRE(engine().connect(Address::loopback_v4(refusing.port), std::move(o2), r.handler()));
+  RX_REQUIRE_UNTIL(engine(), r.done, short_deadline);
+  RX_CHECK_EC(r.ec, std::errc::connection_refused);
+  close_all(engine(), {c.socket, l});
+}
+
+BOOST_FIXTURE_TEST_CASE(cancel_a_connect_with_a_deadline, EngineFixture) {
+  DeafListener deaf;
+  BOOST_REQUIRE(deaf.ok);
+  Connected& c = state<Connected>();
+  ConnectOptions o;
+  o.timeout = 5s;
+  OpId id = engine().connect(deaf.address, std::move(o), c.handler());
+  BOOST_REQUIRE(id);
+  run_for(engine(), 20ms);
+  BOOST_CHECK(engine().cancel(id));
+  RX_REQUIRE_UNTIL(engine(), c.done, short_deadline);
+  BOOST_CHECK_MESSAGE(is_canceled(c.ec), describe(c.ec));
+  RX_REQUIRE_UNTIL(engine(), engine().in_flight() == 0, short_deadline);
+}
+
+BOOST_FIXTURE_TEST_CASE(before_connect_binds_a_local_port, EngineFixture) {
+  Socket l;
+  RX_REQUIRE_OK(engine().listen(Address::loopback_v4(0), l));
+  Address bound;
+  RX_REQUIRE_OK(engine().local_address(l, bound));
+  // A free port to bind the client to.
+  std::uint16_t local_port = 0;
+  {
+    UniqueFd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    Address any = Address::loopback_v4(0);
+    BOOST_REQUIRE(::bind(probe.get(), any.data(), any.size()) == 0);
+    Address got;
+    socklen_t len = sizeof(sockaddr_storage);
+    BOOST_REQUIRE(::getsockname(probe.get(), got.data(), &len) == 0);
+    local_port = got.port();
+  }
+  Connected& c = state<Connected>();
+  ConnectOptions o;
+  o.before_connect = [local_port](int fd) -> std::error_code {
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    Address local = Address::loopback_v4(local_port);
+    if (::bind(fd, local.data(), local.size()) != 0) return {errno, std::system_category()};
+    int mark = 42;  // SO_MARK needs CAP_NET_ADMIN: best effort, checked below if it took
+    ::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+    return {};
+  };
+  Accepted& acc = state<Accepted>();
+  OpId aid = engine().accept(l, acc.handler());
+  BOOST_REQUIRE(engine().connect(bound, std::move(o), c.handler()));
+  RX_REQUIRE_UNTIL(engine(), c.done && acc.sockets.size() == 1, short_deadline);
+  RX_REQUIRE_OK(c.ec);
+  Address local;
+  RX_CHECK_OK(engine().local_address(c.socket, local));
+  BOOST_CHECK_EQUAL(local.port(), local_port);
+  // The server sees the same source port.
+  sockaddr_in peer{};
+  socklen_t len = sizeof peer;
+  BOOST_REQUIRE(::getpeername(engine().native_handle(acc.sockets[0]), reinterpret_cast<sockaddr*>(&peer), &len) == 0);
+  BOOST_CHECK_EQUAL(ntohs(peer.sin_port), local_port);
+  int mark = int_sockopt(engine().native_handle(c.socket), SOL_SOCKET, SO_MARK);
+  BOOST_CHECK(mark == 42 || (mark == 0 && ::geteuid() != 0));
+  engine().cancel(aid);
+  RX_REQUIRE_UNTIL(engine(), acc.ended, short_deadline);
+  close_all(engine(), {c.socket, acc.sockets[0], l});
+}
+
+BOOST_FIXTURE_TEST_CASE(before_connect_error_ends_the_connect, EngineFixture) {
+  const int fds_before = open_fd_count();
+  Connected& c = state<Connected>();
+  ConnectOptions o;
+  o.before_connect = [](int) { return std::make_error_code(std::errc::address_not_available); };
+  BOOST_REQUIRE(engine().connect(Address::loopback_v4(9), std::move(o), c.handler()));
+  BOOST_CHECK(!c.done);  // never inside the starting call
+  RX_REQUIRE_UNTIL(engine(), c.done, short_deadline);
+  RX_CHECK_EC(c.ec, std::errc::address_not_available);
+  BOOST_CHECK_EQUAL(open_fd_count(), fds_before);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

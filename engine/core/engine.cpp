@@ -47,8 +47,8 @@ Buffer Engine::acquire_buffer() noexcept { return core_->acquire_buffer(); }
 OpId Engine::start_accept(Socket listener, Handler handler) noexcept {
   return core_->start_accept(listener, std::move(handler));
 }
-OpId Engine::start_connect(const Address& address, Handler handler) noexcept {
-  return core_->start_connect(address, std::move(handler));
+OpId Engine::start_connect(const Address& address, ConnectOptions& options, Handler handler) noexcept {
+  return core_->start_connect(address, options, std::move(handler));
 }
 OpId Engine::start_recv(Socket socket, Handler handler) noexcept {
   return core_->start_recv(socket, std::move(handler));

@@ -70,7 +70,7 @@ class EngineCore {
 
   // ---- operations
   OpId start_accept(Socket listener, Handler handler) noexcept;
-  OpId start_connect(const Address& address, Handler handler) noexcept;
+  OpId start_connect(const Address& address, ConnectOptions& options, Handler handler) noexcept;
   OpId start_recv(Socket socket, Handler handler) noexcept;
   OpId start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept;
   OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept;

@@ -27,7 +27,8 @@ enum Tag : std::uint8_t {
   tag_copy_in = 3,     // splice fallback: read into a pool buffer
   tag_copy_out = 4,    // splice fallback: send/write from the pool buffer
   tag_pause = 5,       // accept: the timer that ends a pause (EMFILE and the like)
-  tag_count = 6
+  tag_deadline = 6,    // connect: its timeout (a linked LINK_TIMEOUT, or a plain timer)
+  tag_count = 7
 };
 
 inline constexpr std::size_t op_alignment = 64;  // low 6 bits of an Op* carry the tag
@@ -80,6 +81,9 @@ struct alignas(op_alignment) Op {
   bool pipe_only = false;           // splice: never sendfile (SpliceFlags::splice_pipe_only)
   bool send_more = false;           // send, sendv: MSG_MORE (SendFlags::send_more)
   bool exactly = false;             // recv_into: fill the whole span (recv_exactly)
+  bool timed_out = false;           // connect: its deadline fired
+  bool linked_deadline = false;     // connect: the deadline is a LINK_TIMEOUT (the kernel cancels)
+  std::int32_t connect_result = 0;  // connect: the connect request's result, kept until the deadline is back
   bool polling = false;             // recv (core picks buffers): a poll_in is in flight
   bool readable = false;            // recv (core picks buffers): poll_in said data is there
   std::error_code first_error;      // splice: an error seen while other parts were in flight

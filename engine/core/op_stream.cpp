@@ -127,13 +127,21 @@ void EngineCore::on_accept(Op* op, const Completion& c) noexcept {
 
 // ----------------------------------------------------------------- connect --
 
-OpId EngineCore::start_connect(const Address& address, Handler handler) noexcept {
+OpId EngineCore::start_connect(const Address& address, ConnectOptions& options, Handler handler) noexcept {
   Op* op = new_op(OpKind::connect, std::move(handler));
   if (op == nullptr) return not_started();
   int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | (caps_.nonblocking_fds ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) {
     fail_soon(op, std::error_code(errno, std::system_category()));
     return id_of(op);
+  }
+  // The caller's socket options (bind, SO_MARK, ...) go on before connect.
+  if (options.before_connect) {
+    if (std::error_code ec = options.before_connect(fd)) {
+      ::close(fd);
+      fail_soon(op, ec);
+      return id_of(op);
+    }
   }
   FdRef ref;
   if (auto ec = register_fd(fd, true, ref)) {
@@ -143,22 +151,64 @@ OpId EngineCore::start_connect(const Address& address, Handler handler) noexcept
   }
   op->handle = ref;
   op->address = address;  // the kernel reads it after submit: it lives in the op
+  const bool deadline = options.timeout.count() > 0;
   Request r;
   r.opcode = Opcode::connect;
   r.fd = target_of(ref);
   r.addr = op->address.data();
   r.len = op->address.size();
+  // io_uring: LINK_TIMEOUT, so the kernel ends the connect itself; without
+  // linked requests (epoll) a plain timer whose firing cancels the connect.
+  op->linked_deadline = deadline && caps_.linked_ops;
+  r.link = op->linked_deadline;
   submit(op, r, tag_main);
+  if (deadline) {
+    op->timespec.tv_sec = options.timeout.count() / 1'000'000'000;
+    op->timespec.tv_nsec = options.timeout.count() % 1'000'000'000;
+    Request t;
+    t.opcode = op->linked_deadline ? Opcode::link_timeout : Opcode::timeout;
+    t.timespec = &op->timespec;
+    submit(op, t, tag_deadline);
+  }
   return id_of(op);
 }
 
 void EngineCore::on_connect(Op* op, const Completion& c) noexcept {
+  const bool main_in_flight = op->inflight_tags & (1u << tag_main);
+  if (c.tag == tag_deadline) {
+    if (c.result == -ETIME) {
+      op->timed_out = true;
+      // A plain timer: end the connect ourselves (a LINK_TIMEOUT already did).
+      if (!op->linked_deadline && main_in_flight) {
+        Request cancel;
+        cancel.opcode = Opcode::cancel;
+        cancel.target_op = op;
+        cancel.target_tag = tag_main;
+        backend_->submit(cancel);
+      }
+    }
+  } else {
+    op->connect_result = c.result;
+    // Connected or failed first: the timer has nothing left to end.
+    if (!op->linked_deadline && (op->inflight_tags & (1u << tag_deadline))) {
+      Request cancel;
+      cancel.opcode = Opcode::cancel;
+      cancel.target_op = op;
+      cancel.target_tag = tag_deadline;
+      backend_->submit(cancel);
+    }
+  }
+  // The handler runs once the connect and its deadline are both back.
+  if (op->inflight_tags != 0) return;
   Outcome outcome;
-  if (c.result == 0 && !op->cancel_requested) {
+  const int result = op->connect_result;
+  if (result == 0 && !op->cancel_requested) {
     outcome.socket = Socket{op->handle};
   } else {
-    outcome.error = c.result == 0 ? canceled : from_result(c.result);
-    if (c.result == -ECANCELED) outcome.error = canceled;
+    if (op->cancel_requested || result == 0) outcome.error = canceled;
+    else if (op->timed_out && result == -ECANCELED) outcome.error = std::make_error_code(std::errc::timed_out);
+    else if (result == -ECANCELED) outcome.error = canceled;
+    else outcome.error = from_result(result);
     // The socket is the engine's to close; it goes once this op lets go.
     if (!closed_under(op)) retire_slot(op->handle.slot, nullptr);
   }

@@ -206,8 +206,16 @@ class Engine {
   // Creates a socket and connects it: handler(ec, Socket).
   template <class F>
   OpId connect(const Address& address, F&& handler) {
+    return connect(address, ConnectOptions{}, std::forward<F>(handler));
+  }
+  /// Creates a socket, runs options.before_connect on it, and connects it
+  /// within options.timeout: handler(ec, Socket). A timeout ends with
+  /// std::errc::timed_out, cancel() or engine destruction with
+  /// operation_canceled; on any error the socket is closed by the engine.
+  template <class F>
+  OpId connect(const Address& address, ConnectOptions options, F&& handler) {
     detail::check_handler<F>();
-    return start_connect(address, [h = std::forward<F>(handler)](Outcome& o) mutable {
+    return start_connect(address, options, [h = std::forward<F>(handler)](Outcome& o) mutable {
       h(o.error, o.socket);
     });
   }
@@ -359,7 +367,7 @@ class Engine {
   }
 
   OpId start_accept(Socket listener, Handler handler) noexcept;
-  OpId start_connect(const Address& address, Handler handler) noexcept;
+  OpId start_connect(const Address& address, ConnectOptions& options, Handler handler) noexcept;
   OpId start_recv(Socket socket, Handler handler) noexcept;
   OpId start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept;
   OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept;

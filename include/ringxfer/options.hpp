@@ -39,6 +39,21 @@ struct EngineOptions {
   int simulate_uring_setup_errno = 0;
 };
 
+/// How Engine::connect() makes and connects its socket.
+struct ConnectOptions {
+  /// Give up after this long: the connect ends with std::errc::timed_out and
+  /// its socket is closed. 0: no limit of ours (the kernel's SYN retries end
+  /// it after about two minutes). On io_uring a linked IORING_OP_LINK_TIMEOUT
+  /// (no extra syscall); on epoll a timer of the engine's timer heap.
+  std::chrono::nanoseconds timeout{0};
+  /// Called with the new socket's fd before connect(2): bind(2) a source
+  /// address or port, SO_MARK, SO_BINDTODEVICE, TCP_NODELAY, IP_TOS ... An
+  /// error returned from it ends the connect with that error (the handler
+  /// runs from the loop; the socket is closed). The fd is the engine's: do not
+  /// close it. It runs inside connect(), before connect() returns.
+  InlineFunction<std::error_code(int fd), 64> before_connect;
+};
+
 /// How Engine::listen() makes its listening socket. Every listener gets
 /// SO_REUSEADDR (a restarted server can bind at once despite TIME_WAIT).
 ///
