@@ -86,6 +86,8 @@ OpId Engine::start_close(FdRef handle, Handler handler) noexcept {
   return core_->start_close(handle, std::move(handler));
 }
 bool Engine::cancel(OpId id) noexcept { return core_->cancel(id); }
+bool Engine::pause(OpId recv) noexcept { return core_->pause_recv(recv); }
+bool Engine::resume(OpId recv) noexcept { return core_->resume_recv(recv); }
 
 const Stats& Engine::stats() const noexcept { return core_->stats(); }
 const Features& Engine::features() const noexcept { return core_->features(); }

@@ -85,6 +85,7 @@ EngineCore::EngineCore(EngineOptions options)
     recv_free_.reserve(pool_->recv_count());
     for (std::uint32_t i = pool_->recv_count(); i > 0; --i) recv_free_.push_back(i - 1);
   }
+  held_.reserve(pool_->recv_count());
   pipes_ = std::make_unique<PipePool>(options_.pipe_count, options_.pipe_size_bytes, caps_.nonblocking_fds);
 
   // What is actually on: the features the backend has, less the ones disabled.
@@ -173,14 +174,14 @@ void EngineCore::abandon_all() noexcept {
 // ---------------------------------------------------------------- the loop --
 
 std::size_t EngineCore::run_once(std::chrono::nanoseconds timeout) noexcept {
-  std::size_t ran = run_posted() + run_deferred();
+  std::size_t ran = run_posted() + run_deferred() + run_resumed();
   if (ran > 0) timeout = std::chrono::nanoseconds::zero();
   // Reap first, dispatch second: the backend copies a batch out and consumes
   // it before any handler runs, so handlers may start and cancel freely.
   std::size_t n = backend_->wait(batch_, timeout);
   for (std::size_t i = 0; i < n; ++i) dispatch(batch_[i]);
   // A wake from post() ends the wait: run what was posted in this same turn.
-  return ran + n + run_deferred() + run_posted();
+  return ran + n + run_deferred() + run_resumed() + run_posted();
 }
 
 std::error_code EngineCore::run() noexcept {
@@ -312,6 +313,8 @@ void EngineCore::finish(Op* op, Outcome& outcome) noexcept {
     outcome.buffer = pool_->lease(std::uint32_t(op->buffer), size);
     op->buffer = -1;
   }
+  // A recv ending while chunks are held hands them out first: no byte lost.
+  if (op->held_count > 0) deliver_held(op, true);
   op->handler_done = true;
   ++stats_.ops_completed;
   if (op->kind == OpKind::recv && op->handle.slot < fds_.allocated() && fds_.at(op->handle.slot).receiver == op) {
@@ -359,6 +362,12 @@ void EngineCore::cancel_requests(Op* op) noexcept {
   // An op still waiting for something core hands out (a receive buffer, a
   // pipe, its turn to write) has no request in the backend: it ends here.
   if (starved_.remove(op) || pipe_waiters_.remove(op) || drop_queued_writer(op)) {
+    fail_soon(op, std::make_error_code(std::errc::operation_canceled));
+    return;
+  }
+  // A paused recv with nothing in the kernel: end it from the loop (a
+  // resumed one waiting in resumed_ sees cancel_requested there).
+  if (op->kind == OpKind::recv && op->recv_paused && op->inflight_tags == 0 && !op->resume_queued) {
     fail_soon(op, std::make_error_code(std::errc::operation_canceled));
     return;
   }
@@ -576,6 +585,12 @@ void EngineCore::cancel_fd_requests(FdRef handle) noexcept {
     o = next;
   }
   cancel_queued_writers(s);
+  // A paused recv has no request for cancel-by-fd to find.
+  if (Op* r = s.receiver; r != nullptr && r->handle == handle && r->recv_paused && r->inflight_tags == 0 &&
+                          !r->deferred_error) {
+    r->cancel_requested = true;
+    cancel_requests(r);
+  }
 }
 
 // ------------------------------------------------- per-socket write queue --

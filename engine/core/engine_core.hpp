@@ -85,6 +85,8 @@ class EngineCore {
   OpId start_shutdown(Socket socket, int how, Handler handler) noexcept;
   OpId start_close(FdRef handle, Handler handler) noexcept;
   bool cancel(OpId id) noexcept;
+  bool pause_recv(OpId id) noexcept;
+  bool resume_recv(OpId id) noexcept;
 
   const Stats& stats() const noexcept { return stats_; }
   const Features& features() const noexcept { return features_; }
@@ -152,6 +154,13 @@ class EngineCore {
   void on_connect(Op* op, const Completion& c) noexcept;
   void submit_recv(Op* op) noexcept;
   void on_recv(Op* op, const Completion& c) noexcept;
+  // pause()/resume() of a multishot recv (op_stream.cpp). Chunks that arrive
+  // between pause() and the end of its request are held, in order, and
+  // handed out after resume() (or before the op's final call).
+  void hold_chunk(Op* op, std::uint32_t id, std::size_t bytes) noexcept;
+  void deliver_held(Op* op, bool all) noexcept;
+  void continue_recv(Op* op) noexcept;  // after a pause's request ended or a resume
+  std::size_t run_resumed() noexcept;
   void submit_recv_into(Op* op) noexcept;
   void on_recv_into(Op* op, const Completion& c) noexcept;
   void submit_out_chunk(Op* op) noexcept;  // send, send_zc, write: the rest of the bytes
@@ -182,6 +191,15 @@ class EngineCore {
   OpList deferred_;            // ops completing without the backend (fail_soon)
   OpList starved_;             // recv ops waiting for a receive buffer
   OpList pipe_waiters_;        // splices waiting for a pipe of the pool (FIFO)
+  OpList resumed_;             // resumed recvs with held chunks to hand out
+  // Receive chunks held for paused recvs, in arrival order. Each holds a
+  // distinct receive buffer, so recv_count entries are reserved: no growth.
+  struct HeldChunk {
+    Op* op;
+    std::uint32_t id;
+    std::uint32_t bytes;
+  };
+  std::vector<HeldChunk> held_;
   std::vector<std::uint32_t> recv_free_;  // receive buffers, when core picks them (no buf_ring)
   // Receive buffers the backend holds for recv (buf_ring): a recv that ran
   // dry re-arms at once if buffers came back before its -ENOBUFS was seen.

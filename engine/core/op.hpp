@@ -81,6 +81,10 @@ struct alignas(op_alignment) Op {
   bool pipe_only = false;           // splice: never sendfile (SpliceFlags::splice_pipe_only)
   bool send_more = false;           // send, sendv: MSG_MORE (SendFlags::send_more)
   bool exactly = false;             // recv_into: fill the whole span (recv_exactly)
+  bool recv_paused = false;         // recv: pause()d; no handler call until resume()
+  bool pause_cancel = false;        // recv: pause() cancelled the request; its -ECANCELED is no end
+  bool resume_queued = false;       // recv: in EngineCore::resumed_, held chunks to deliver
+  std::uint32_t held_count = 0;     // recv: chunks received while paused, in EngineCore::held_
   bool timed_out = false;           // connect: its deadline fired
   bool linked_deadline = false;     // connect: the deadline is a LINK_TIMEOUT (the kernel cancels)
   std::int32_t connect_result = 0;  // connect: the connect request's result, kept until the deadline is back

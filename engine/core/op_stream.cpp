@@ -240,6 +240,7 @@ void EngineCore::submit_recv(Op* op) noexcept {
     finish(op, canceled);
     return;
   }
+  if (op->recv_paused) return;  // resume() goes on from here
   Request r;
   r.opcode = Opcode::recv;
   r.fd = target_of(op->handle);
@@ -278,9 +279,15 @@ void EngineCore::submit_recv(Op* op) noexcept {
 
 void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   bool more = c.flags & completion_more;
+  // A final completion of the request pause() cancelled: whatever it says,
+  // that cancel has nothing left to end.
+  const bool paused_end = op->pause_cancel && !more && !op->cancel_requested;
+  if (!more) op->pause_cancel = false;
   if (op->polling) {
     op->polling = false;
-    if (c.result >= 0 || (c.result != -ECANCELED && !op->cancel_requested)) {
+    if (paused_end && c.result == -ECANCELED) {
+      continue_recv(op);
+    } else if (c.result >= 0 || (c.result != -ECANCELED && !op->cancel_requested)) {
       op->readable = true;  // the recv that follows reports data, eof or the error
       submit_recv(op);
     } else {
@@ -303,6 +310,13 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   bool has_buffer = id >= 0;
   if (c.result > 0 && has_buffer) {
     stats_.bytes_in += std::uint64_t(c.result);
+    if (op->recv_paused || op->held_count > 0) {
+      // Paused (or chunks held before this one still to hand out): keep it,
+      // in order, for resume().
+      hold_chunk(op, std::uint32_t(id), std::size_t(c.result));
+      if (!more && op->inflight_tags == 0) continue_recv(op);
+      return;
+    }
     Outcome outcome;
     outcome.bytes = std::size_t(c.result);
     outcome.buffer = pool_->lease(std::uint32_t(id), std::size_t(c.result));
@@ -313,6 +327,19 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   // No payload: an unused buffer goes straight back.
   if (has_buffer) on_recv_buffer_released(std::uint32_t(id));
   if (more) return;
+  if (op->recv_paused && !op->cancel_requested && !closed_under(op)) {
+    // The request ended while paused: by pause()'s cancel, a dry buffer
+    // ring, or the stream's end or an error, which resume() reports after
+    // the held chunks.
+    if (c.result == 0) op->first_error = make_error_code(error::eof);
+    else if (c.result < 0 && c.result != -ECANCELED && c.result != -ENOBUFS && !retryable(c.result))
+      op->first_error = from_result(c.result);
+    return;
+  }
+  if (paused_end && c.result == -ECANCELED && !closed_under(op)) {
+    continue_recv(op);  // resumed before the cancel came back
+    return;
+  }
   // The ring ran dry. A recv whose socket was closed meanwhile (its cancel
   // may reach the kernel after this: SQPOLL) ends here; it must not wait in
   // starved_ for buffers that its own consumer may be holding.
@@ -332,6 +359,95 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   else if (c.result == -ECANCELED || op->cancel_requested || closed_under(op)) finish(op, canceled);
   else if (retryable(c.result)) submit_recv(op);
   else finish(op, from_result(c.result));
+}
+
+// ------------------------------------------------------------ pause, resume --
+
+bool EngineCore::pause_recv(OpId id) noexcept {
+  Op* op = ops_.lookup(id);
+  if (op == nullptr || op->kind != OpKind::recv || op->handler_done || op->deferred_error) return false;
+  if (op->recv_paused) return true;
+  op->recv_paused = true;
+  // Waiting for a receive buffer: it simply stops waiting.
+  if (starved_.remove(op)) return true;
+  // Take the request back; the bytes it has not taken stay in the socket.
+  if ((op->inflight_tags & (1u << tag_main)) && !op->pause_cancel) {
+    op->pause_cancel = true;
+    Request r;
+    r.opcode = Opcode::cancel;
+    r.target_op = op;
+    r.target_tag = tag_main;
+    backend_->submit(r);
+  }
+  return true;
+}
+
+bool EngineCore::resume_recv(OpId id) noexcept {
+  Op* op = ops_.lookup(id);
+  if (op == nullptr || op->kind != OpKind::recv || op->handler_done || !op->recv_paused) return false;
+  op->recv_paused = false;
+  if (op->deferred_error) return true;  // already ending (cancel, close)
+  continue_recv(op);
+  return true;
+}
+
+void EngineCore::continue_recv(Op* op) noexcept {
+  if (op->recv_paused || op->resume_queued) return;
+  if (op->held_count > 0 || op->first_error || op->cancel_requested || closed_under(op)) {
+    // Handlers run from the loop (run_resumed), never inside resume().
+    op->resume_queued = true;
+    resumed_.push(op);
+    return;
+  }
+  // The request is still on its way back (pause()'s cancel): its completion
+  // goes on from there.
+  if (op->inflight_tags == 0) submit_recv(op);
+}
+
+void EngineCore::hold_chunk(Op* op, std::uint32_t id, std::size_t bytes) noexcept {
+  // Never more entries than receive buffers: the reserve holds them all.
+  held_.push_back({op, id, std::uint32_t(bytes)});
+  ++op->held_count;
+}
+
+void EngineCore::deliver_held(Op* op, bool all) noexcept {
+  std::size_t i = 0;
+  while (op->held_count > 0 && i < held_.size()) {
+    if (held_[i].op != op) {
+      ++i;
+      continue;
+    }
+    HeldChunk chunk = held_[i];
+    held_.erase(held_.begin() + std::ptrdiff_t(i));
+    --op->held_count;
+    Outcome outcome;
+    outcome.bytes = chunk.bytes;
+    outcome.buffer = pool_->lease(chunk.id, chunk.bytes);
+    op->handler(outcome);
+    if (!all && op->recv_paused) return;  // paused again from its own handler
+  }
+}
+
+std::size_t EngineCore::run_resumed() noexcept {
+  std::size_t ran = 0;
+  while (Op* op = resumed_.pop()) {
+    op->resume_queued = false;
+    ++ran;
+    if (op->handler_done) continue;
+    if (op->cancel_requested || closed_under(op)) {
+      if (op->inflight_tags == 0 && !op->deferred_error) finish(op, canceled);  // held chunks first
+      continue;
+    }
+    deliver_held(op, false);
+    if (op->recv_paused || op->handler_done) continue;
+    if (op->held_count == 0 && op->first_error) {
+      std::error_code end = op->first_error;
+      finish(op, end);
+    } else if (op->inflight_tags == 0) {
+      submit_recv(op);
+    }
+  }
+  return ran;
 }
 
 // ------------------------------------------ recv_some, recv_exactly (recv_into) --

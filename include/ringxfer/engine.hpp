@@ -348,6 +348,21 @@ class Engine {
   // Asks an operation to finish early; it completes with operation_canceled
   // (unless it completes first). Returns false if `id` is no longer in flight.
   bool cancel(OpId id) noexcept;
+  /// Pauses a multishot recv() without losing a byte: its request is taken
+  /// back from the kernel, so bytes that arrive meanwhile stay in the socket
+  /// (TCP flow control then slows the peer down), and its handler is not
+  /// called while paused. Chunks the kernel had already received when
+  /// pause() was called are held and handed out, in order, after resume().
+  /// The recv keeps the socket's read side (recv_some() and read() still get
+  /// receive_in_progress). cancel() and close() end a paused recv as usual
+  /// (held chunks first, then operation_canceled). Callable from any handler
+  /// on the engine's thread, also the recv's own. Returns false if `recv` is
+  /// not a recv() in flight; true otherwise (also when already paused).
+  bool pause(OpId recv) noexcept;
+  /// Resumes a paused recv: held chunks first, then new data, then its end
+  /// (eof, an error) if the peer closed meanwhile -- all from the loop, never
+  /// inside resume(). Returns false if `recv` is not a paused recv in flight.
+  bool resume(OpId recv) noexcept;
 
   const Stats& stats() const noexcept;
   const Features& features() const noexcept;
