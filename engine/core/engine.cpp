@@ -56,6 +56,9 @@ OpId Engine::start_recv(Socket socket, Handler handler) noexcept {
 OpId Engine::start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept {
   return core_->start_recv_into(socket, into, std::move(handler), exactly);
 }
+OpId Engine::start_signals(std::span<const int> signos, Handler handler) noexcept {
+  return core_->start_signals(signos, std::move(handler));
+}
 OpId Engine::start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept {
   return core_->start_send(socket, data, std::move(handler), flags);
 }

@@ -259,6 +259,7 @@ void EngineCore::dispatch(const Completion& c) noexcept {
     case OpKind::connect: on_connect(op, c); break;
     case OpKind::recv: on_recv(op, c); break;
     case OpKind::recv_into: on_recv_into(op, c); break;
+    case OpKind::signals: on_signals(op, c); break;
     case OpKind::send:
     case OpKind::sendv:
     case OpKind::send_zc:

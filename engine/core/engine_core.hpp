@@ -74,6 +74,7 @@ class EngineCore {
   OpId start_recv(Socket socket, Handler handler) noexcept;
   OpId start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept;
   OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept;
+  OpId start_signals(std::span<const int> signos, Handler handler) noexcept;
   OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler,
                    unsigned flags) noexcept;
   OpId start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept;
@@ -163,6 +164,10 @@ class EngineCore {
   std::size_t run_resumed() noexcept;
   void submit_recv_into(Op* op) noexcept;
   void on_recv_into(Op* op, const Completion& c) noexcept;
+  // ---- signals (op_signals.cpp)
+  void submit_signal_wait(Op* op) noexcept;
+  void on_signals(Op* op, const Completion& c) noexcept;
+  void end_signals(Op* op, std::error_code error) noexcept;
   void submit_out_chunk(Op* op) noexcept;  // send, send_zc, write: the rest of the bytes
   void on_out(Op* op, const Completion& c) noexcept;
   void on_zc_notification(Op* op, const Completion& c) noexcept;

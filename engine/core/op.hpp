@@ -17,7 +17,7 @@
 
 namespace ringxfer::detail {
 
-enum class OpKind : std::uint8_t { accept, connect, recv, recv_into, send, sendv, send_zc, splice, read, write, timeout, shutdown, close };
+enum class OpKind : std::uint8_t { accept, connect, recv, recv_into, signals, send, sendv, send_zc, splice, read, write, timeout, shutdown, close };
 
 // Sub-request tags: which part of an operation a completion belongs to.
 enum Tag : std::uint8_t {

@@ -68,6 +68,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <system_error>
@@ -259,6 +260,31 @@ class Engine {
     detail::check_handler<F>();
     return start_recv_into(socket, into, adapt_bytes(std::forward<F>(handler)), true);
   }
+  /// Multishot signal handling through a signalfd(2) on both backends:
+  /// handler(ec, signo) once for each delivery of one of `signos`; cancel()
+  /// (or ~Engine) ends it with operation_canceled, and its signalfd is closed.
+  /// Invalid numbers, SIGKILL and SIGSTOP give std::errc::invalid_argument.
+  ///
+  /// Process-wide implications, as with any signalfd: a signal reaches a
+  /// signalfd only while it is blocked, so signals() blocks `signos` in the
+  /// calling thread (call it on the thread that runs the Engine), and leaves
+  /// them blocked when it ends (unblocking would deliver pending ones with
+  /// their default action, which for most is to end the process). Every
+  /// other thread of the process must block them too -- best done in main()
+  /// before any thread starts (threads inherit the mask), e.g. with
+  /// pthread_sigmask -- or the kernel may hand a process-directed signal
+  /// (kill(1), ^C, systemd's SIGTERM) to a thread that does not block it,
+  /// where its default action or a sigaction handler runs instead. The
+  /// signal's disposition is never changed. Process-directed signals and
+  /// signals sent to the engine's thread (pthread_kill) are both seen; under
+  /// SQPOLL only process-directed ones are (the kernel's poller thread checks
+  /// the signalfd, and sees its own and the process's pending signals only).
+  template <class F>
+  OpId signals(std::initializer_list<int> signos, F&& handler) {
+    detail::check_handler<F>();
+    return start_signals(std::span<const int>(signos.begin(), signos.size()),
+                         [h = std::forward<F>(handler)](Outcome& o) mutable { h(o.error, int(o.bytes)); });
+  }
   // Sends all of `data` (continuing after short sends): handler(ec, bytes_sent).
   // `data` must stay valid until the handler runs.
   template <class F>
@@ -386,6 +412,7 @@ class Engine {
   OpId start_recv(Socket socket, Handler handler) noexcept;
   OpId start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept;
   OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept;
+  OpId start_signals(std::span<const int> signos, Handler handler) noexcept;
   OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler,
                    unsigned flags) noexcept;
   OpId start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept;
