@@ -166,6 +166,40 @@ BOOST_FIXTURE_TEST_CASE(pause_from_the_handler_holds_the_rest_of_the_batch, Engi
   RX_CHECK_OK(close_and_wait(e, p.sock));
 }
 
+BOOST_FIXTURE_TEST_CASE(resume_then_pause_before_the_loop_runs, EngineFixture) {
+  // Held chunks, resume() and at once pause() again: none may be handed out.
+  ringxfer::EngineOptions o = pool_options(16, 4, 4 * KiB);
+  Engine& e = reset(o);
+  HalfPair p = half_pair(e);
+  Pattern pattern;
+  const std::vector<std::byte> data = pattern.make(0, 40 * KiB);
+  BOOST_REQUIRE_EQUAL(::write(p.peer.get(), data.data(), data.size()), ssize_t(data.size()));
+  PausingSink& sink = state<PausingSink>(pattern);
+  sink.engine = &e;
+  sink.pause_every = 1;
+  sink.id = e.recv(p.sock, sink.handler());
+  BOOST_REQUIRE(sink.id);
+  p.peer.reset();
+  RX_REQUIRE_UNTIL(e, sink.paused, short_deadline);
+  run_for(e, 10ms);
+  BOOST_REQUIRE(e.resume(sink.id));
+  BOOST_REQUIRE(e.pause(sink.id));
+  run_for(e, 20ms);
+  BOOST_CHECK_EQUAL(sink.calls_while_paused, 0);
+  const auto deadline = Clock::now() + short_deadline;
+  while (!sink.done() && Clock::now() < deadline) {
+    if (sink.paused) {
+      sink.paused = false;
+      BOOST_REQUIRE(e.resume(sink.id));
+    }
+    e.run_once(5ms);
+  }
+  BOOST_REQUIRE(sink.done());
+  check_sink(sink, data.size());
+  BOOST_CHECK_EQUAL(sink.calls_while_paused, 0);
+  RX_CHECK_OK(close_and_wait(e, p.sock));
+}
+
 BOOST_FIXTURE_TEST_CASE(cancel_close_and_destruction_end_a_paused_recv, EngineFixture) {
   // cancel()
   {

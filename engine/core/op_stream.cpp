@@ -413,6 +413,7 @@ void EngineCore::hold_chunk(Op* op, std::uint32_t id, std::size_t bytes) noexcep
 void EngineCore::deliver_held(Op* op, bool all) noexcept {
   std::size_t i = 0;
   while (op->held_count > 0 && i < held_.size()) {
+    if (!all && op->recv_paused) return;  // paused (again) before this chunk: keep it
     if (held_[i].op != op) {
       ++i;
       continue;
@@ -424,7 +425,6 @@ void EngineCore::deliver_held(Op* op, bool all) noexcept {
     outcome.bytes = chunk.bytes;
     outcome.buffer = pool_->lease(chunk.id, chunk.bytes);
     op->handler(outcome);
-    if (!all && op->recv_paused) return;  // paused again from its own handler
   }
 }
 
