@@ -40,6 +40,9 @@ enum class Opcode : std::uint8_t {
   read,       // fd, offset (-1 = current), addr/len, buf_index
   write,      // fd, offset, addr/len, buf_index
   timeout,    // timespec: relative; result -ETIME when it fires
+  link_timeout,  // timespec: relative; only right after a request with link = true (caps.linked_ops).
+                 // Ends that request with -ECANCELED if it has not completed in time. Its own
+                 // result: -ETIME when it fired, -ECANCELED (or -ENOENT) when the request won
   cancel,     // target_op/target_tag: the request to cancel. No completion of its own
   cancel_fd,  // fd: every request on this fd. No completion of its own
   shutdown,   // fd, flags = how

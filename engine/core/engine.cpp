@@ -31,7 +31,12 @@ std::error_code Engine::open(const char* path, int flags, File& out, unsigned mo
   return core_->open(path, flags, mode, out);
 }
 std::error_code Engine::listen(const Address& address, Socket& out, int backlog) noexcept {
-  return core_->listen(address, backlog, out);
+  ListenOptions options;
+  options.backlog = backlog;
+  return core_->listen(address, options, out);
+}
+std::error_code Engine::listen(const Address& address, Socket& out, const ListenOptions& options) noexcept {
+  return core_->listen(address, options, out);
 }
 std::error_code Engine::local_address(FdRef handle, Address& out) const noexcept {
   return core_->local_address(handle, out);
@@ -42,11 +47,17 @@ Buffer Engine::acquire_buffer() noexcept { return core_->acquire_buffer(); }
 OpId Engine::start_accept(Socket listener, Handler handler) noexcept {
   return core_->start_accept(listener, std::move(handler));
 }
-OpId Engine::start_connect(const Address& address, Handler handler) noexcept {
-  return core_->start_connect(address, std::move(handler));
+OpId Engine::start_connect(const Address& address, ConnectOptions& options, Handler handler) noexcept {
+  return core_->start_connect(address, options, std::move(handler));
 }
 OpId Engine::start_recv(Socket socket, Handler handler) noexcept {
   return core_->start_recv(socket, std::move(handler));
+}
+OpId Engine::start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept {
+  return core_->start_recv_into(socket, into, std::move(handler), exactly);
+}
+OpId Engine::start_signals(std::span<const int> signos, Handler handler) noexcept {
+  return core_->start_signals(signos, std::move(handler));
 }
 OpId Engine::start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept {
   return core_->start_send(socket, data, std::move(handler), flags);
@@ -82,6 +93,8 @@ OpId Engine::start_close(FdRef handle, Handler handler) noexcept {
   return core_->start_close(handle, std::move(handler));
 }
 bool Engine::cancel(OpId id) noexcept { return core_->cancel(id); }
+bool Engine::pause(OpId recv) noexcept { return core_->pause_recv(recv); }
+bool Engine::resume(OpId recv) noexcept { return core_->resume_recv(recv); }
 
 const Stats& Engine::stats() const noexcept { return core_->stats(); }
 const Features& Engine::features() const noexcept { return core_->features(); }

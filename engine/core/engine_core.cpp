@@ -85,6 +85,7 @@ EngineCore::EngineCore(EngineOptions options)
     recv_free_.reserve(pool_->recv_count());
     for (std::uint32_t i = pool_->recv_count(); i > 0; --i) recv_free_.push_back(i - 1);
   }
+  held_.reserve(pool_->recv_count());
   pipes_ = std::make_unique<PipePool>(options_.pipe_count, options_.pipe_size_bytes, caps_.nonblocking_fds);
 
   // What is actually on: the features the backend has, less the ones disabled.
@@ -173,14 +174,14 @@ void EngineCore::abandon_all() noexcept {
 // ---------------------------------------------------------------- the loop --
 
 std::size_t EngineCore::run_once(std::chrono::nanoseconds timeout) noexcept {
-  std::size_t ran = run_posted() + run_deferred();
+  std::size_t ran = run_posted() + run_deferred() + run_resumed();
   if (ran > 0) timeout = std::chrono::nanoseconds::zero();
   // Reap first, dispatch second: the backend copies a batch out and consumes
   // it before any handler runs, so handlers may start and cancel freely.
   std::size_t n = backend_->wait(batch_, timeout);
   for (std::size_t i = 0; i < n; ++i) dispatch(batch_[i]);
   // A wake from post() ends the wait: run what was posted in this same turn.
-  return ran + n + run_deferred() + run_posted();
+  return ran + n + run_deferred() + run_resumed() + run_posted();
 }
 
 std::error_code EngineCore::run() noexcept {
@@ -257,6 +258,8 @@ void EngineCore::dispatch(const Completion& c) noexcept {
     case OpKind::accept: on_accept(op, c); break;
     case OpKind::connect: on_connect(op, c); break;
     case OpKind::recv: on_recv(op, c); break;
+    case OpKind::recv_into: on_recv_into(op, c); break;
+    case OpKind::signals: on_signals(op, c); break;
     case OpKind::send:
     case OpKind::sendv:
     case OpKind::send_zc:
@@ -312,6 +315,8 @@ void EngineCore::finish(Op* op, Outcome& outcome) noexcept {
     outcome.buffer = pool_->lease(std::uint32_t(op->buffer), size);
     op->buffer = -1;
   }
+  // A recv ending while chunks are held hands them out first: no byte lost.
+  if (op->held_count > 0) deliver_held(op, true);
   op->handler_done = true;
   ++stats_.ops_completed;
   if (op->kind == OpKind::recv && op->handle.slot < fds_.allocated() && fds_.at(op->handle.slot).receiver == op) {
@@ -359,6 +364,12 @@ void EngineCore::cancel_requests(Op* op) noexcept {
   // An op still waiting for something core hands out (a receive buffer, a
   // pipe, its turn to write) has no request in the backend: it ends here.
   if (starved_.remove(op) || pipe_waiters_.remove(op) || drop_queued_writer(op)) {
+    fail_soon(op, std::make_error_code(std::errc::operation_canceled));
+    return;
+  }
+  // A paused recv with nothing in the kernel: end it from the loop (a
+  // resumed one waiting in resumed_ sees cancel_requested there).
+  if (op->kind == OpKind::recv && op->recv_paused && op->inflight_tags == 0 && !op->resume_queued) {
     fail_soon(op, std::make_error_code(std::errc::operation_canceled));
     return;
   }
@@ -418,15 +429,31 @@ std::error_code EngineCore::open(const char* path, int flags, unsigned mode, FdR
   return {};
 }
 
-std::error_code EngineCore::listen(const Address& address, int backlog, FdRef& out) noexcept {
+std::error_code EngineCore::listen(const Address& address, const ListenOptions& options, FdRef& out) noexcept {
   int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return errno_code();
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, address.data(), address.size()) != 0 || ::listen(fd, backlog) != 0) {
-    auto ec = errno_code();
+  auto fail = [fd](std::error_code ec) {
     ::close(fd);
     return ec;
+  };
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // Options the caller asked for must hold: a listener silently without
+  // SO_REUSEPORT would take every connection of the port group.
+  if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return fail(errno_code());
+  }
+  if (options.v6_only >= 0 && address.family() == AF_INET6) {
+    int v6_only = options.v6_only != 0;
+    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6_only, sizeof v6_only) != 0) return fail(errno_code());
+  }
+  if (options.before_listen) {
+    // A const options struct, but the hook is the caller's to run.
+    auto& hook = const_cast<InlineFunction<std::error_code(int), 64>&>(options.before_listen);
+    if (auto ec = hook(fd)) return fail(ec);
+  }
+  if (::bind(fd, address.data(), address.size()) != 0 || ::listen(fd, options.backlog) != 0) {
+    return fail(errno_code());
   }
   if (auto ec = adopt(fd, true, out)) {
     ::close(fd);
@@ -560,6 +587,12 @@ void EngineCore::cancel_fd_requests(FdRef handle) noexcept {
     o = next;
   }
   cancel_queued_writers(s);
+  // A paused recv has no request for cancel-by-fd to find.
+  if (Op* r = s.receiver; r != nullptr && r->handle == handle && r->recv_paused && r->inflight_tags == 0 &&
+                          !r->deferred_error) {
+    r->cancel_requested = true;
+    cancel_requests(r);
+  }
 }
 
 // ------------------------------------------------- per-socket write queue --

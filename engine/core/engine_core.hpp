@@ -63,16 +63,18 @@ class EngineCore {
   // ---- handles
   std::error_code adopt(int fd, bool is_socket, FdRef& out) noexcept;
   std::error_code open(const char* path, int flags, unsigned mode, FdRef& out) noexcept;
-  std::error_code listen(const Address& address, int backlog, FdRef& out) noexcept;
+  std::error_code listen(const Address& address, const ListenOptions& options, FdRef& out) noexcept;
   std::error_code local_address(FdRef handle, Address& out) const noexcept;
   int native_handle(FdRef handle) const noexcept;
   Buffer acquire_buffer() noexcept { return pool_->acquire(); }
 
   // ---- operations
   OpId start_accept(Socket listener, Handler handler) noexcept;
-  OpId start_connect(const Address& address, Handler handler) noexcept;
+  OpId start_connect(const Address& address, ConnectOptions& options, Handler handler) noexcept;
   OpId start_recv(Socket socket, Handler handler) noexcept;
+  OpId start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept;
   OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept;
+  OpId start_signals(std::span<const int> signos, Handler handler) noexcept;
   OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler,
                    unsigned flags) noexcept;
   OpId start_send_zc(Socket socket, Buffer buffer, Handler handler) noexcept;
@@ -85,6 +87,8 @@ class EngineCore {
   OpId start_wait_readable(Socket socket, Handler handler) noexcept;
   OpId start_close(FdRef handle, Handler handler) noexcept;
   bool cancel(OpId id) noexcept;
+  bool pause_recv(OpId id) noexcept;
+  bool resume_recv(OpId id) noexcept;
 
   const Stats& stats() const noexcept { return stats_; }
   const Features& features() const noexcept { return features_; }
@@ -152,6 +156,19 @@ class EngineCore {
   void on_connect(Op* op, const Completion& c) noexcept;
   void submit_recv(Op* op) noexcept;
   void on_recv(Op* op, const Completion& c) noexcept;
+  // pause()/resume() of a multishot recv (op_stream.cpp). Chunks that arrive
+  // between pause() and the end of its request are held, in order, and
+  // handed out after resume() (or before the op's final call).
+  void hold_chunk(Op* op, std::uint32_t id, std::size_t bytes) noexcept;
+  void deliver_held(Op* op, bool all) noexcept;
+  void continue_recv(Op* op) noexcept;  // after a pause's request ended or a resume
+  std::size_t run_resumed() noexcept;
+  void submit_recv_into(Op* op) noexcept;
+  void on_recv_into(Op* op, const Completion& c) noexcept;
+  // ---- signals (op_signals.cpp)
+  void submit_signal_wait(Op* op) noexcept;
+  void on_signals(Op* op, const Completion& c) noexcept;
+  void end_signals(Op* op, std::error_code error) noexcept;
   void submit_out_chunk(Op* op) noexcept;  // send, send_zc, write: the rest of the bytes
   void on_out(Op* op, const Completion& c) noexcept;
   void on_zc_notification(Op* op, const Completion& c) noexcept;
@@ -180,6 +197,15 @@ class EngineCore {
   OpList deferred_;            // ops completing without the backend (fail_soon)
   OpList starved_;             // recv ops waiting for a receive buffer
   OpList pipe_waiters_;        // splices waiting for a pipe of the pool (FIFO)
+  OpList resumed_;             // resumed recvs with held chunks to hand out
+  // Receive chunks held for paused recvs, in arrival order. Each holds a
+  // distinct receive buffer, so recv_count entries are reserved: no growth.
+  struct HeldChunk {
+    Op* op;
+    std::uint32_t id;
+    std::uint32_t bytes;
+  };
+  std::vector<HeldChunk> held_;
   std::vector<std::uint32_t> recv_free_;  // receive buffers, when core picks them (no buf_ring)
   // Receive buffers the backend holds for recv (buf_ring): a recv that ran
   // dry re-arms at once if buffers came back before its -ENOBUFS was seen.

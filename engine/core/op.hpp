@@ -17,7 +17,7 @@
 
 namespace ringxfer::detail {
 
-enum class OpKind : std::uint8_t { accept, connect, recv, send, sendv, send_zc, splice, read, write, timeout, shutdown, close, wait_readable };
+enum class OpKind : std::uint8_t { accept, connect, recv, recv_into, signals, send, sendv, send_zc, splice, read, write, timeout, shutdown, close, wait_readable };
 
 // Sub-request tags: which part of an operation a completion belongs to.
 enum Tag : std::uint8_t {
@@ -28,7 +28,8 @@ enum Tag : std::uint8_t {
   tag_copy_out = 4,    // splice fallback: send/write from the pool buffer
   tag_pause = 5,       // accept: the timer that ends a pause (EMFILE and the like)
   tag_poll = 6,        // splice from a socket: wait until it is readable (poll-first)
-  tag_count = 7
+  tag_deadline = 7,    // connect: its timeout (a linked LINK_TIMEOUT, or a plain timer)
+  tag_count = 8
 };
 
 inline constexpr std::size_t op_alignment = 64;  // low 6 bits of an Op* carry the tag
@@ -81,6 +82,14 @@ struct alignas(op_alignment) Op {
   bool pipe_only = false;           // splice: never sendfile (SpliceFlags::splice_pipe_only)
   bool send_more = false;           // send, sendv: MSG_MORE (SendFlags::send_more)
   bool zc_by_copy = false;          // send_zc: the kernel refused to pin (ENOBUFS/ENOMEM): plain send
+  bool exactly = false;             // recv_into: fill the whole span (recv_exactly)
+  bool recv_paused = false;         // recv: pause()d; no handler call until resume()
+  bool pause_cancel = false;        // recv: pause() cancelled the request; its -ECANCELED is no end
+  bool resume_queued = false;       // recv: in EngineCore::resumed_, held chunks to deliver
+  std::uint32_t held_count = 0;     // recv: chunks received while paused, in EngineCore::held_
+  bool timed_out = false;           // connect: its deadline fired
+  bool linked_deadline = false;     // connect: the deadline is a LINK_TIMEOUT (the kernel cancels)
+  std::int32_t connect_result = 0;  // connect: the connect request's result, kept until the deadline is back
   bool polling = false;             // recv (core picks buffers): a poll_in is in flight
   bool readable = false;            // recv (core picks buffers): poll_in said data is there
   std::error_code first_error;      // splice: an error seen while other parts were in flight

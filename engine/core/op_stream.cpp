@@ -127,13 +127,21 @@ void EngineCore::on_accept(Op* op, const Completion& c) noexcept {
 
 // ----------------------------------------------------------------- connect --
 
-OpId EngineCore::start_connect(const Address& address, Handler handler) noexcept {
+OpId EngineCore::start_connect(const Address& address, ConnectOptions& options, Handler handler) noexcept {
   Op* op = new_op(OpKind::connect, std::move(handler));
   if (op == nullptr) return not_started();
   int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | (caps_.nonblocking_fds ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) {
     fail_soon(op, std::error_code(errno, std::system_category()));
     return id_of(op);
+  }
+  // The caller's socket options (bind, SO_MARK, ...) go on before connect.
+  if (options.before_connect) {
+    if (std::error_code ec = options.before_connect(fd)) {
+      ::close(fd);
+      fail_soon(op, ec);
+      return id_of(op);
+    }
   }
   FdRef ref;
   if (auto ec = register_fd(fd, true, ref)) {
@@ -143,22 +151,64 @@ OpId EngineCore::start_connect(const Address& address, Handler handler) noexcept
   }
   op->handle = ref;
   op->address = address;  // the kernel reads it after submit: it lives in the op
+  const bool deadline = options.timeout.count() > 0;
   Request r;
   r.opcode = Opcode::connect;
   r.fd = target_of(ref);
   r.addr = op->address.data();
   r.len = op->address.size();
+  // io_uring: LINK_TIMEOUT, so the kernel ends the connect itself; without
+  // linked requests (epoll) a plain timer whose firing cancels the connect.
+  op->linked_deadline = deadline && caps_.linked_ops;
+  r.link = op->linked_deadline;
   submit(op, r, tag_main);
+  if (deadline) {
+    op->timespec.tv_sec = options.timeout.count() / 1'000'000'000;
+    op->timespec.tv_nsec = options.timeout.count() % 1'000'000'000;
+    Request t;
+    t.opcode = op->linked_deadline ? Opcode::link_timeout : Opcode::timeout;
+    t.timespec = &op->timespec;
+    submit(op, t, tag_deadline);
+  }
   return id_of(op);
 }
 
 void EngineCore::on_connect(Op* op, const Completion& c) noexcept {
+  const bool main_in_flight = op->inflight_tags & (1u << tag_main);
+  if (c.tag == tag_deadline) {
+    if (c.result == -ETIME) {
+      op->timed_out = true;
+      // A plain timer: end the connect ourselves (a LINK_TIMEOUT already did).
+      if (!op->linked_deadline && main_in_flight) {
+        Request cancel;
+        cancel.opcode = Opcode::cancel;
+        cancel.target_op = op;
+        cancel.target_tag = tag_main;
+        backend_->submit(cancel);
+      }
+    }
+  } else {
+    op->connect_result = c.result;
+    // Connected or failed first: the timer has nothing left to end.
+    if (!op->linked_deadline && (op->inflight_tags & (1u << tag_deadline))) {
+      Request cancel;
+      cancel.opcode = Opcode::cancel;
+      cancel.target_op = op;
+      cancel.target_tag = tag_deadline;
+      backend_->submit(cancel);
+    }
+  }
+  // The handler runs once the connect and its deadline are both back.
+  if (op->inflight_tags != 0) return;
   Outcome outcome;
-  if (c.result == 0 && !op->cancel_requested) {
+  const int result = op->connect_result;
+  if (result == 0 && !op->cancel_requested) {
     outcome.socket = Socket{op->handle};
   } else {
-    outcome.error = c.result == 0 ? canceled : from_result(c.result);
-    if (c.result == -ECANCELED) outcome.error = canceled;
+    if (op->cancel_requested || result == 0) outcome.error = canceled;
+    else if (op->timed_out && result == -ECANCELED) outcome.error = std::make_error_code(std::errc::timed_out);
+    else if (result == -ECANCELED) outcome.error = canceled;
+    else outcome.error = from_result(result);
     // The socket is the engine's to close; it goes once this op lets go.
     if (!closed_under(op)) retire_slot(op->handle.slot, nullptr);
   }
@@ -190,6 +240,7 @@ void EngineCore::submit_recv(Op* op) noexcept {
     finish(op, canceled);
     return;
   }
+  if (op->recv_paused) return;  // resume() goes on from here
   Request r;
   r.opcode = Opcode::recv;
   r.fd = target_of(op->handle);
@@ -228,9 +279,15 @@ void EngineCore::submit_recv(Op* op) noexcept {
 
 void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   bool more = c.flags & completion_more;
+  // A final completion of the request pause() cancelled: whatever it says,
+  // that cancel has nothing left to end.
+  const bool paused_end = op->pause_cancel && !more && !op->cancel_requested;
+  if (!more) op->pause_cancel = false;
   if (op->polling) {
     op->polling = false;
-    if (c.result >= 0 || (c.result != -ECANCELED && !op->cancel_requested)) {
+    if (paused_end && c.result == -ECANCELED) {
+      continue_recv(op);
+    } else if (c.result >= 0 || (c.result != -ECANCELED && !op->cancel_requested)) {
       op->readable = true;  // the recv that follows reports data, eof or the error
       submit_recv(op);
     } else {
@@ -253,6 +310,13 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   bool has_buffer = id >= 0;
   if (c.result > 0 && has_buffer) {
     stats_.bytes_in += std::uint64_t(c.result);
+    if (op->recv_paused || op->held_count > 0) {
+      // Paused (or chunks held before this one still to hand out): keep it,
+      // in order, for resume().
+      hold_chunk(op, std::uint32_t(id), std::size_t(c.result));
+      if (!more && op->inflight_tags == 0) continue_recv(op);
+      return;
+    }
     Outcome outcome;
     outcome.bytes = std::size_t(c.result);
     outcome.buffer = pool_->lease(std::uint32_t(id), std::size_t(c.result));
@@ -263,6 +327,19 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   // No payload: an unused buffer goes straight back.
   if (has_buffer) on_recv_buffer_released(std::uint32_t(id));
   if (more) return;
+  if (op->recv_paused && !op->cancel_requested && !closed_under(op)) {
+    // The request ended while paused: by pause()'s cancel, a dry buffer
+    // ring, or the stream's end or an error, which resume() reports after
+    // the held chunks.
+    if (c.result == 0) op->first_error = make_error_code(error::eof);
+    else if (c.result < 0 && c.result != -ECANCELED && c.result != -ENOBUFS && !retryable(c.result))
+      op->first_error = from_result(c.result);
+    return;
+  }
+  if (paused_end && c.result == -ECANCELED && !closed_under(op)) {
+    continue_recv(op);  // resumed before the cancel came back
+    return;
+  }
   // The ring ran dry. A recv whose socket was closed meanwhile (its cancel
   // may reach the kernel after this: SQPOLL) ends here; it must not wait in
   // starved_ for buffers that its own consumer may be holding.
@@ -282,6 +359,153 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   else if (c.result == -ECANCELED || op->cancel_requested || closed_under(op)) finish(op, canceled);
   else if (retryable(c.result)) submit_recv(op);
   else finish(op, from_result(c.result));
+}
+
+// ------------------------------------------------------------ pause, resume --
+
+bool EngineCore::pause_recv(OpId id) noexcept {
+  Op* op = ops_.lookup(id);
+  if (op == nullptr || op->kind != OpKind::recv || op->handler_done || op->deferred_error) return false;
+  if (op->recv_paused) return true;
+  op->recv_paused = true;
+  // Waiting for a receive buffer: it simply stops waiting.
+  if (starved_.remove(op)) return true;
+  // Take the request back; the bytes it has not taken stay in the socket.
+  if ((op->inflight_tags & (1u << tag_main)) && !op->pause_cancel) {
+    op->pause_cancel = true;
+    Request r;
+    r.opcode = Opcode::cancel;
+    r.target_op = op;
+    r.target_tag = tag_main;
+    backend_->submit(r);
+  }
+  return true;
+}
+
+bool EngineCore::resume_recv(OpId id) noexcept {
+  Op* op = ops_.lookup(id);
+  if (op == nullptr || op->kind != OpKind::recv || op->handler_done || !op->recv_paused) return false;
+  op->recv_paused = false;
+  if (op->deferred_error) return true;  // already ending (cancel, close)
+  continue_recv(op);
+  return true;
+}
+
+void EngineCore::continue_recv(Op* op) noexcept {
+  if (op->recv_paused || op->resume_queued) return;
+  if (op->held_count > 0 || op->first_error || op->cancel_requested || closed_under(op)) {
+    // Handlers run from the loop (run_resumed), never inside resume().
+    op->resume_queued = true;
+    resumed_.push(op);
+    return;
+  }
+  // The request is still on its way back (pause()'s cancel): its completion
+  // goes on from there.
+  if (op->inflight_tags == 0) submit_recv(op);
+}
+
+void EngineCore::hold_chunk(Op* op, std::uint32_t id, std::size_t bytes) noexcept {
+  // Never more entries than receive buffers: the reserve holds them all.
+  held_.push_back({op, id, std::uint32_t(bytes)});
+  ++op->held_count;
+}
+
+void EngineCore::deliver_held(Op* op, bool all) noexcept {
+  std::size_t i = 0;
+  while (op->held_count > 0 && i < held_.size()) {
+    if (!all && op->recv_paused) return;  // paused (again) before this chunk: keep it
+    if (held_[i].op != op) {
+      ++i;
+      continue;
+    }
+    HeldChunk chunk = held_[i];
+    held_.erase(held_.begin() + std::ptrdiff_t(i));
+    --op->held_count;
+    Outcome outcome;
+    outcome.bytes = chunk.bytes;
+    outcome.buffer = pool_->lease(chunk.id, chunk.bytes);
+    op->handler(outcome);
+  }
+}
+
+std::size_t EngineCore::run_resumed() noexcept {
+  std::size_t ran = 0;
+  while (Op* op = resumed_.pop()) {
+    op->resume_queued = false;
+    ++ran;
+    if (op->handler_done) continue;
+    if (op->cancel_requested || closed_under(op)) {
+      if (op->inflight_tags == 0 && !op->deferred_error) finish(op, canceled);  // held chunks first
+      continue;
+    }
+    deliver_held(op, false);
+    if (op->recv_paused || op->handler_done) continue;
+    if (op->held_count == 0 && op->first_error) {
+      std::error_code end = op->first_error;
+      finish(op, end);
+    } else if (op->inflight_tags == 0) {
+      submit_recv(op);
+    }
+  }
+  return ran;
+}
+
+// ------------------------------------------ recv_some, recv_exactly (recv_into) --
+
+OpId EngineCore::start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept {
+  Op* op = new_op(OpKind::recv_into, std::move(handler));
+  if (op == nullptr) return not_started();
+  op->handle = socket;
+  op->exactly = exactly;
+  op->data = into.data();
+  op->length = into.size();
+  if (slot_of(socket) == nullptr) {
+    fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
+  } else if (receive_running(socket)) {
+    fail_soon(op, make_error_code(error::receive_in_progress));
+  } else if (into.empty()) {
+    // A 0-byte read could only report 0 bytes, which means "end of stream"
+    // everywhere else: refuse it rather than make 0 ambiguous.
+    fail_soon(op, std::make_error_code(std::errc::invalid_argument));
+  } else {
+    submit_recv_into(op);
+  }
+  return id_of(op);
+}
+
+void EngineCore::submit_recv_into(Op* op) noexcept {
+  if (op->cancel_requested || closed_under(op)) {
+    finish(op, canceled, op->done);
+    return;
+  }
+  Request r;
+  r.opcode = Opcode::recv;
+  r.fd = target_of(op->handle);
+  // The caller's memory, not a pool buffer: the kernel writes straight into it.
+  r.addr = const_cast<std::byte*>(op->data + op->done);
+  r.len = std::uint32_t(std::min(op->length - op->done, max_request_bytes));
+  submit(op, r, tag_main);
+}
+
+void EngineCore::on_recv_into(Op* op, const Completion& c) noexcept {
+  if (c.result > 0) {
+    op->done += std::size_t(c.result);
+    stats_.bytes_in += std::uint64_t(c.result);
+    if (op->exactly && op->done < op->length) submit_recv_into(op);
+    else finish(op, {}, op->done);
+    return;
+  }
+  if (c.result == 0) {
+    // The peer closed before the span was full: eof if nothing came at all,
+    // else the bytes that did come, flagged as short.
+    finish(op, make_error_code(op->done == 0 ? error::eof : error::transfer_incomplete), op->done);
+  } else if (c.result == -ECANCELED || op->cancel_requested || closed_under(op)) {
+    finish(op, canceled, op->done);
+  } else if (c.result == -EINTR || c.result == -EAGAIN) {
+    submit_recv_into(op);
+  } else {
+    finish(op, from_result(c.result), op->done);
+  }
 }
 
 // ------------------------------------------------------ send, send_zc, write --

@@ -3,6 +3,7 @@
 // must wait for the next edge, or paused because the completion ring is
 // filling up. Attempts never block: sockets and pool pipes are non-blocking.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -118,6 +119,17 @@ EpollBackend::Progress EpollBackend::attempt_connect(RequestNode& node, FdState*
 }
 
 EpollBackend::Progress EpollBackend::attempt_poll_in(RequestNode& node, FdState* s) noexcept {
+  if (s != nullptr && !s->is_socket) {
+    // Not a socket (a signalfd, a pipe): no peek; ask poll(2) without waiting.
+    pollfd p{node.request.fd.fd, POLLIN, 0};
+    const long ready = call([&] { return ::poll(&p, 1, 0); });
+    if (ready == 0) {
+      s->read_drained = true;
+      return Progress::blocked;
+    }
+    emit(node.request, ready < 0 ? static_cast<std::int32_t>(ready) : 1);
+    return Progress::done;
+  }
   // Readable, at eof or failed: a one-byte peek tells without consuming.
   char byte;
   const long got = call([&] { return ::recv(node.request.fd.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT); });

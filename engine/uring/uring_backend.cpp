@@ -414,6 +414,9 @@ void UringBackend::submit(const Request& r) noexcept {
     case Opcode::timeout:
       io_uring_prep_timeout(sqe, reinterpret_cast<__kernel_timespec*>(const_cast<Timespec*>(r.timespec)), 0, 0);
       break;
+    case Opcode::link_timeout:
+      io_uring_prep_link_timeout(sqe, reinterpret_cast<__kernel_timespec*>(const_cast<Timespec*>(r.timespec)), 0);
+      break;
     case Opcode::cancel:
       io_uring_prep_cancel64(sqe, encode_user_data(r.target_op, r.target_tag), 0);
       break;

@@ -36,4 +36,5 @@
 #include "ringxfer/probe.hpp"
 #include "ringxfer/stats.hpp"
 #include "ringxfer/transfer.hpp"
+#include "ringxfer/unique_socket.hpp"
 #include "ringxfer/version.hpp"
