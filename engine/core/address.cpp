@@ -30,6 +30,26 @@ Address Address::loopback_v6(std::uint16_t port) noexcept {
   return a;
 }
 
+Address Address::any_v4(std::uint16_t port) noexcept {
+  Address a;
+  auto* sin = reinterpret_cast<sockaddr_in*>(&a.storage_);
+  sin->sin_family = AF_INET;
+  sin->sin_port = htons(port);
+  sin->sin_addr.s_addr = htonl(INADDR_ANY);
+  a.size_ = sizeof(sockaddr_in);
+  return a;
+}
+
+Address Address::any_v6(std::uint16_t port) noexcept {
+  Address a;
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(port);
+  sin6->sin6_addr = in6addr_any;
+  a.size_ = sizeof(sockaddr_in6);
+  return a;
+}
+
 std::error_code Address::parse(std::string_view text, Address& out) noexcept {
   const auto invalid = std::make_error_code(std::errc::invalid_argument);
   std::string_view host;
@@ -52,7 +72,8 @@ std::error_code Address::parse(std::string_view text, Address& out) noexcept {
     return invalid;
   }
   char host_z[INET6_ADDRSTRLEN] = {};
-  if (host.size() >= sizeof host_z) return invalid;
+  // inet_pton reads up to a NUL: a host with one inside would be read short.
+  if (host.size() >= sizeof host_z || host.find('\0') != std::string_view::npos) return invalid;
   std::memcpy(host_z, host.data(), host.size());
   Address a;
   if (v6) {

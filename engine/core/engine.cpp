@@ -33,7 +33,12 @@ std::error_code Engine::open(const char* path, int flags, File& out, unsigned mo
   return core_->open(path, flags, mode, out);
 }
 std::error_code Engine::listen(const Address& address, Socket& out, int backlog) noexcept {
-  return core_->listen(address, backlog, out);
+  ListenOptions options;
+  options.backlog = backlog;
+  return core_->listen(address, options, out);
+}
+std::error_code Engine::listen(const Address& address, Socket& out, const ListenOptions& options) noexcept {
+  return core_->listen(address, options, out);
 }
 std::error_code Engine::local_address(FdRef handle, Address& out) const noexcept {
   return core_->local_address(handle, out);
@@ -49,6 +54,9 @@ OpId Engine::start_connect(const Address& address, Handler handler) noexcept {
 }
 OpId Engine::start_recv(Socket socket, Handler handler) noexcept {
   return core_->start_recv(socket, std::move(handler));
+}
+OpId Engine::start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept {
+  return core_->start_recv_into(socket, into, std::move(handler), exactly);
 }
 OpId Engine::start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept {
   return core_->start_send(socket, data, std::move(handler), flags);

@@ -265,6 +265,7 @@ void EngineCore::dispatch(const Completion& c) noexcept {
     case OpKind::accept: on_accept(op, c); break;
     case OpKind::connect: on_connect(op, c); break;
     case OpKind::recv: on_recv(op, c); break;
+    case OpKind::recv_into: on_recv_into(op, c); break;
     case OpKind::send:
     case OpKind::sendv:
     case OpKind::send_zc:
@@ -425,15 +426,31 @@ std::error_code EngineCore::open(const char* path, int flags, unsigned mode, FdR
   return {};
 }
 
-std::error_code EngineCore::listen(const Address& address, int backlog, FdRef& out) noexcept {
+std::error_code EngineCore::listen(const Address& address, const ListenOptions& options, FdRef& out) noexcept {
   int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return errno_code();
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, address.data(), address.size()) != 0 || ::listen(fd, backlog) != 0) {
-    auto ec = errno_code();
+  auto fail = [fd](std::error_code ec) {
     ::close(fd);
     return ec;
+  };
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // Options the caller asked for must hold: a listener silently without
+  // SO_REUSEPORT would take every connection of the port group.
+  if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return fail(errno_code());
+  }
+  if (options.v6_only >= 0 && address.family() == AF_INET6) {
+    int v6_only = options.v6_only != 0;
+    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6_only, sizeof v6_only) != 0) return fail(errno_code());
+  }
+  if (options.before_listen) {
+    // A const options struct, but the hook is the caller's to run.
+    auto& hook = const_cast<InlineFunction<std::error_code(int), 64>&>(options.before_listen);
+    if (auto ec = hook(fd)) return fail(ec);
+  }
+  if (::bind(fd, address.data(), address.size()) != 0 || ::listen(fd, options.backlog) != 0) {
+    return fail(errno_code());
   }
   if (auto ec = adopt(fd, true, out)) {
     ::close(fd);

@@ -65,7 +65,7 @@ class EngineCore {
   // ---- handles
   std::error_code adopt(int fd, bool is_socket, FdRef& out) noexcept;
   std::error_code open(const char* path, int flags, unsigned mode, FdRef& out) noexcept;
-  std::error_code listen(const Address& address, int backlog, FdRef& out) noexcept;
+  std::error_code listen(const Address& address, const ListenOptions& options, FdRef& out) noexcept;
   std::error_code local_address(FdRef handle, Address& out) const noexcept;
   int native_handle(FdRef handle) const noexcept;
   Buffer acquire_buffer() noexcept { return pool_->acquire(); }
@@ -74,6 +74,7 @@ class EngineCore {
   OpId start_accept(Socket listener, Handler handler) noexcept;
   OpId start_connect(const Address& address, Handler handler) noexcept;
   OpId start_recv(Socket socket, Handler handler) noexcept;
+  OpId start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept;
   OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept;
   OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler,
                    unsigned flags) noexcept;
@@ -153,6 +154,8 @@ class EngineCore {
   void on_connect(Op* op, const Completion& c) noexcept;
   void submit_recv(Op* op) noexcept;
   void on_recv(Op* op, const Completion& c) noexcept;
+  void submit_recv_into(Op* op) noexcept;
+  void on_recv_into(Op* op, const Completion& c) noexcept;
   void submit_out_chunk(Op* op) noexcept;  // send, send_zc, write: the rest of the bytes
   void on_out(Op* op, const Completion& c) noexcept;
   void on_zc_notification(Op* op, const Completion& c) noexcept;

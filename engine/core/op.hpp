@@ -17,7 +17,7 @@
 
 namespace ringxfer::detail {
 
-enum class OpKind : std::uint8_t { accept, connect, recv, send, sendv, send_zc, splice, read, write, timeout, shutdown, close };
+enum class OpKind : std::uint8_t { accept, connect, recv, recv_into, send, sendv, send_zc, splice, read, write, timeout, shutdown, close };
 
 // Sub-request tags: which part of an operation a completion belongs to.
 enum Tag : std::uint8_t {
@@ -79,6 +79,7 @@ struct alignas(op_alignment) Op {
   bool paused = false;              // accept: waiting for tag_pause before re-arming
   bool pipe_only = false;           // splice: never sendfile (SpliceFlags::splice_pipe_only)
   bool send_more = false;           // send, sendv: MSG_MORE (SendFlags::send_more)
+  bool exactly = false;             // recv_into: fill the whole span (recv_exactly)
   bool polling = false;             // recv (core picks buffers): a poll_in is in flight
   bool readable = false;            // recv (core picks buffers): poll_in said data is there
   std::error_code first_error;      // splice: an error seen while other parts were in flight

@@ -284,6 +284,64 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   else finish(op, from_result(c.result));
 }
 
+// ------------------------------------------ recv_some, recv_exactly (recv_into) --
+
+OpId EngineCore::start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept {
+  Op* op = new_op(OpKind::recv_into, std::move(handler));
+  if (op == nullptr) return not_started();
+  op->handle = socket;
+  op->exactly = exactly;
+  op->data = into.data();
+  op->length = into.size();
+  if (slot_of(socket) == nullptr) {
+    fail_soon(op, std::make_error_code(std::errc::bad_file_descriptor));
+  } else if (receive_running(socket)) {
+    fail_soon(op, make_error_code(error::receive_in_progress));
+  } else if (into.empty()) {
+    // A 0-byte read could only report 0 bytes, which means "end of stream"
+    // everywhere else: refuse it rather than make 0 ambiguous.
+    fail_soon(op, std::make_error_code(std::errc::invalid_argument));
+  } else {
+    submit_recv_into(op);
+  }
+  return id_of(op);
+}
+
+void EngineCore::submit_recv_into(Op* op) noexcept {
+  if (op->cancel_requested || closed_under(op)) {
+    finish(op, canceled, op->done);
+    return;
+  }
+  Request r;
+  r.opcode = Opcode::recv;
+  r.fd = target_of(op->handle);
+  // The caller's memory, not a pool buffer: the kernel writes straight into it.
+  r.addr = const_cast<std::byte*>(op->data + op->done);
+  r.len = std::uint32_t(std::min(op->length - op->done, max_request_bytes));
+  submit(op, r, tag_main);
+}
+
+void EngineCore::on_recv_into(Op* op, const Completion& c) noexcept {
+  if (c.result > 0) {
+    op->done += std::size_t(c.result);
+    stats_.bytes_in += std::uint64_t(c.result);
+    if (op->exactly && op->done < op->length) submit_recv_into(op);
+    else finish(op, {}, op->done);
+    return;
+  }
+  if (c.result == 0) {
+    // The peer closed before the span was full: eof if nothing came at all,
+    // else the bytes that did come, flagged as short.
+    finish(op, make_error_code(op->done == 0 ? error::eof : error::transfer_incomplete), op->done);
+  } else if (c.result == -ECANCELED || op->cancel_requested || closed_under(op)) {
+    finish(op, canceled, op->done);
+  } else if (c.result == -EINTR || c.result == -EAGAIN) {
+    submit_recv_into(op);
+  } else {
+    finish(op, from_result(c.result), op->done);
+  }
+}
+
 // ------------------------------------------------------ send, send_zc, write --
 
 OpId EngineCore::start_send(Socket socket, std::span<const std::byte> data, Handler handler,

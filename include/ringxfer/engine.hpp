@@ -31,6 +31,11 @@
 // error (eof, operation_canceled, ...). Handlers never run inside the call that
 // starts the operation: they run from run()/run_once()/poll().
 //
+// Handlers are stored inline in the op slot, never on the heap: a handler may
+// capture at most handler_capacity_bytes (64) bytes and must be nothrow move
+// constructible. A larger one is a compile error whose static_assert names
+// handler_capacity_bytes; capture a pointer to your state instead.
+//
 // An operation that cannot start returns an empty OpId whose error() says why
 // (error::no_free_op_slot, error::shutting_down); its handler is never called.
 // The op and fd tables grow in slabs up to EngineOptions::op_slots and
@@ -88,6 +93,14 @@ struct Outcome {
   Buffer buffer;
 };
 
+/// The most a handler (or a post()ed Task) may capture, in bytes.
+///
+/// Every operation keeps its handler inline in a preallocated op slot, so
+/// starting an operation never allocates (DESIGN invariant 5). A handler whose
+/// captures exceed this many bytes is a compile error (a static_assert that
+/// names handler_capacity_bytes), never a silent fallback to the heap. Capture a
+/// pointer (or a std::shared_ptr, 16 bytes) to your per-connection state
+/// instead of the state itself; `this` plus a few values fit easily.
 inline constexpr std::size_t handler_capacity_bytes = 64;
 inline constexpr std::size_t until_eof = ~std::size_t(0);
 inline constexpr std::size_t max_gather = 8;  // pieces in one sendv
@@ -108,7 +121,18 @@ using Task = InlineFunction<void(), handler_capacity_bytes>;
 
 namespace detail {
 class EngineCore;
+
+// Checked where the user's handler enters the API, so the message points at
+// the call rather than deep inside InlineFunction.
+template <class F>
+constexpr void check_handler() noexcept {
+  static_assert(sizeof(std::decay_t<F>) <= handler_capacity_bytes,
+                "handler captures too much: more than ringxfer::handler_capacity_bytes (64 bytes); "
+                "capture a pointer to your state instead");
+  static_assert(std::is_nothrow_move_constructible_v<std::decay_t<F>>,
+                "handler must be nothrow move constructible");
 }
+}  // namespace detail
 
 class Engine {
  public:
@@ -192,6 +216,11 @@ class Engine {
   std::error_code open(const char* path, int flags, File& out, unsigned mode = 0644) noexcept;
   // A listening TCP socket with SO_REUSEADDR (mode as for adopt()).
   std::error_code listen(const Address& address, Socket& out, int backlog = 1024) noexcept;
+  /// A listening TCP socket made as `options` say (backlog, SO_REUSEPORT,
+  /// IPV6_V6ONLY, a hook for any other option before bind(2)); SO_REUSEADDR
+  /// always. The fd's mode is set as for adopt(). On error nothing is left
+  /// open and `out` is unchanged.
+  std::error_code listen(const Address& address, Socket& out, const ListenOptions& options) noexcept;
   std::error_code local_address(FdRef handle, Address& out) const noexcept;
   // The fd behind a handle, or -1 if the handle is stale. For setsockopt and
   // the like; the engine still owns it.
@@ -203,6 +232,7 @@ class Engine {
   // Multishot: handler(ec, Socket) for each accepted connection.
   template <class F>
   OpId accept(Socket listener, F&& handler) {
+    detail::check_handler<F>();
     return start_accept(listener, [h = std::forward<F>(handler)](Outcome& o) mutable {
       h(o.error, o.socket);
     });
@@ -210,6 +240,7 @@ class Engine {
   // Creates a socket and connects it: handler(ec, Socket).
   template <class F>
   OpId connect(const Address& address, F&& handler) {
+    detail::check_handler<F>();
     return start_connect(address, [h = std::forward<F>(handler)](Outcome& o) mutable {
       h(o.error, o.socket);
     });
@@ -225,14 +256,40 @@ class Engine {
   // switch to read() or splice().
   template <class F>
   OpId recv(Socket socket, F&& handler) {
+    detail::check_handler<F>();
     return start_recv(socket, [h = std::forward<F>(handler)](Outcome& o) mutable {
       h(o.error, std::move(o.buffer));
     });
+  }
+  /// Single-shot receive into the caller's own memory: at most into.size()
+  /// bytes, whatever the socket has (at least 1): handler(ec, bytes).
+  ///
+  /// `into` must stay valid until the handler runs. The handler never sees 0
+  /// bytes with success: the end of the stream is error::eof (0 bytes); an
+  /// empty `into` fails with std::errc::invalid_argument. Like read(), it
+  /// fails with error::receive_in_progress while a multishot recv() runs on
+  /// the socket (cancel that first; bytes it has not taken stay in the
+  /// socket). Cancel or close: operation_canceled. No pool buffer is used.
+  template <class F>
+  OpId recv_some(Socket socket, std::span<std::byte> into, F&& handler) {
+    detail::check_handler<F>();
+    return start_recv_into(socket, into, adapt_bytes(std::forward<F>(handler)), false);
+  }
+  /// Receives until `into` is full (continuing after short receives):
+  /// handler(ec, bytes) with bytes == into.size() on success. If the stream
+  /// ends first: error::eof when no byte came, error::transfer_incomplete
+  /// with the bytes received so far otherwise; an error or cancel also
+  /// reports the bytes already in `into`. Otherwise as recv_some().
+  template <class F>
+  OpId recv_exactly(Socket socket, std::span<std::byte> into, F&& handler) {
+    detail::check_handler<F>();
+    return start_recv_into(socket, into, adapt_bytes(std::forward<F>(handler)), true);
   }
   // Sends all of `data` (continuing after short sends): handler(ec, bytes_sent).
   // `data` must stay valid until the handler runs.
   template <class F>
   OpId send(Socket socket, std::span<const std::byte> data, F&& handler, unsigned flags = 0) {
+    detail::check_handler<F>();
     return start_send(socket, data, adapt_bytes(std::forward<F>(handler)), flags);
   }
   // Gather send: all bytes of up to max_gather pieces in order, in as few
@@ -241,6 +298,7 @@ class Engine {
   template <class F>
   OpId sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, F&& handler,
              unsigned flags = 0) {
+    detail::check_handler<F>();
     return start_sendv(socket, pieces, adapt_bytes(std::forward<F>(handler)), flags);
   }
   // (send_zc, read and write take a pool Buffer; an empty one gives
@@ -250,6 +308,7 @@ class Engine {
   // and then returns to the pool by itself.
   template <class F>
   OpId send_zc(Socket socket, Buffer buffer, F&& handler) {
+    detail::check_handler<F>();
     return start_send_zc(socket, std::move(buffer), adapt_bytes(std::forward<F>(handler)));
   }
   // Moves `length` bytes from src (at src_offset, or -1 for a stream) to dst
@@ -264,6 +323,7 @@ class Engine {
   template <class F>
   OpId splice(FdRef src, std::int64_t src_offset, FdRef dst, std::int64_t dst_offset,
               std::size_t length, F&& handler, unsigned flags = 0) {
+    detail::check_handler<F>();
     return start_splice(src, src_offset, dst, dst_offset, length,
                         adapt_bytes(std::forward<F>(handler)), flags);
   }
@@ -271,6 +331,7 @@ class Engine {
   // with the buffer's size set to the bytes read (0 at end of file).
   template <class F>
   OpId read(FdRef handle, std::int64_t offset, Buffer buffer, F&& handler) {
+    detail::check_handler<F>();
     return start_read(handle, offset, std::move(buffer), adapt_buffer(std::forward<F>(handler)));
   }
   // Writes all of buffer.bytes() at `offset` (-1: current position / stream):
@@ -278,6 +339,7 @@ class Engine {
   // also gets the bytes written (fewer than the buffer's after an error).
   template <class F>
   OpId write(FdRef handle, std::int64_t offset, Buffer buffer, F&& handler) {
+    detail::check_handler<F>();
     if constexpr (std::is_invocable_v<F&, std::error_code, Buffer, std::size_t>) {
       return start_write(handle, offset, std::move(buffer),
                          [h = std::forward<F>(handler)](Outcome& o) mutable {
@@ -290,10 +352,12 @@ class Engine {
   // handler(ec): {} when the time passed, operation_canceled when cancelled.
   template <class F>
   OpId timeout(std::chrono::nanoseconds after, F&& handler) {
+    detail::check_handler<F>();
     return start_timeout(after, adapt_error(std::forward<F>(handler)));
   }
   template <class F>
   OpId shutdown(Socket socket, int how, F&& handler) {
+    detail::check_handler<F>();
     return start_shutdown(socket, how, adapt_error(std::forward<F>(handler)));
   }
   // Cancels the handle's pending operations (they complete with
@@ -304,6 +368,7 @@ class Engine {
   // error() is error::no_free_op_slot.
   template <class F>
   OpId close(FdRef handle, F&& handler) {
+    detail::check_handler<F>();
     return start_close(handle, adapt_error(std::forward<F>(handler)));
   }
   // Asks an operation to finish early; it completes with operation_canceled
@@ -330,6 +395,7 @@ class Engine {
   OpId start_accept(Socket listener, Handler handler) noexcept;
   OpId start_connect(const Address& address, Handler handler) noexcept;
   OpId start_recv(Socket socket, Handler handler) noexcept;
+  OpId start_recv_into(Socket socket, std::span<std::byte> into, Handler handler, bool exactly) noexcept;
   OpId start_send(Socket socket, std::span<const std::byte> data, Handler handler, unsigned flags) noexcept;
   OpId start_sendv(Socket socket, std::span<const std::span<const std::byte>> pieces, Handler handler,
                    unsigned flags) noexcept;

@@ -22,7 +22,8 @@ class InlineFunction<R(Args...), CapacityBytes> {
             class = std::enable_if_t<!std::is_same_v<D, InlineFunction>>>
   InlineFunction(F&& f) noexcept {  // NOLINT: implicit, like std::function
     static_assert(sizeof(D) <= CapacityBytes,
-                  "handler captures too much: capture a pointer to your state instead");
+                  "handler captures too much: more than its CapacityBytes (for Engine handlers "
+                  "ringxfer::handler_capacity_bytes = 64); capture a pointer to your state instead");
     static_assert(alignof(D) <= alignof(std::max_align_t), "handler over-aligned");
     static_assert(std::is_nothrow_move_constructible_v<D>,
                   "handler must be nothrow move constructible");

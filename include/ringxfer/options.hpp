@@ -2,8 +2,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <system_error>
 
 #include "ringxfer/features.hpp"
+#include "ringxfer/inline_function.hpp"
 
 namespace ringxfer {
 
@@ -35,6 +37,33 @@ struct EngineOptions {
   // Test hook: pretend io_uring_setup fails with this errno (0 = off), as it
   // does in a seccomp'd container or with kernel.io_uring_disabled=2.
   int simulate_uring_setup_errno = 0;
+};
+
+/// How Engine::listen() makes its listening socket. Every listener gets
+/// SO_REUSEADDR (a restarted server can bind at once despite TIME_WAIT).
+///
+/// Pass it by name or with designated initializers
+/// (`engine.listen(addr, sock, {.reuse_port = true})`): a bare `{}` picks the
+/// older `listen(address, out, int backlog)` overload with a backlog of 0.
+struct ListenOptions {
+  /// listen(2) backlog: connections the kernel completes and queues for
+  /// accept. Capped by net.core.somaxconn.
+  int backlog = 1024;
+  /// SO_REUSEPORT: several sockets (in this process or others of the same
+  /// user) listen on one address and the kernel spreads new connections over
+  /// them (by a hash of the 4-tuple): one listener per thread, as nginx's
+  /// `reuseport`. Every socket sharing the port must set it.
+  bool reuse_port = false;
+  /// IPV6_V6ONLY for an IPv6 address: 1 = IPv6 only, 0 = IPv4-mapped
+  /// connections too, -1 = leave the kernel default (net.ipv6.bindv6only).
+  /// Ignored for IPv4.
+  int v6_only = -1;
+  /// Called with the new socket's fd after the options above are set and
+  /// before bind(2) and listen(2): set anything else here (SO_RCVBUF, which
+  /// accepted sockets inherit; SO_BINDTODEVICE; TCP_DEFER_ACCEPT;
+  /// TCP_FASTOPEN ...). An error returned from it ends listen() with that
+  /// error (the socket is closed). The fd is the engine's: do not close it.
+  InlineFunction<std::error_code(int fd), 64> before_listen;
 };
 
 }  // namespace ringxfer

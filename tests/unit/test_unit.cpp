@@ -291,11 +291,67 @@ BOOST_AUTO_TEST_CASE(parse_rejects_bad_input) {
       "[::1:80",
       "[zz::1]:80",
       "localhost:80",
+      "::1:80",          // IPv6 without brackets
+      "[::1]80",         // no colon after the bracket
+      "[::1]:",          // empty port
+      "[::1]:80:",       // trailing junk
+      "[1.2.3.4]:80",    // IPv4 in brackets
+      "[fe80::1%lo]:80", // scope ids are not parsed
+      " 1.2.3.4:80",     // no whitespace anywhere
+      "1.2.3.4:80 ",
+      "1.2.3.4: 80",
+      "1.2.3.4:+80",
+      "1.2.3.4:0x50",
+      "[]:80",
+      "[[::1]]:80",
+      "1.2.3.4.5:80",
+      "1111:2222:3333:4444:5555:6666:7777:8888:9999:80",
+      "[1111:2222:3333:4444:5555:6666:7777:8888:9999]:80",  // longer than any IPv6 text
+      "[0000:0000:0000:0000:0000:0000:0000:0000:0000:0000]:80",
   };
   for (const char* text : bad) {
-    Address a;
-    BOOST_TEST_CONTEXT("'" << text << "'") { BOOST_CHECK(static_cast<bool>(Address::parse(text, a))); }
+    Address a = Address::loopback_v4(7);
+    BOOST_TEST_CONTEXT("'" << text << "'") {
+      BOOST_CHECK(Address::parse(text, a) == std::errc::invalid_argument);
+      BOOST_CHECK_EQUAL(a.to_string(), "127.0.0.1:7");  // untouched on error
+    }
   }
+  // Embedded NUL: the host must not be cut short at it.
+  Address a;
+  BOOST_CHECK(static_cast<bool>(Address::parse(std::string_view("1.2.3.4\0junk:80", 15), a)));
+}
+
+BOOST_AUTO_TEST_CASE(parse_accepts_edge_forms) {
+  Address a;
+  BOOST_REQUIRE(!Address::parse("[::ffff:10.0.0.1]:443", a));  // v4-mapped IPv6
+  BOOST_CHECK_EQUAL(a.family(), AF_INET6);
+  BOOST_CHECK_EQUAL(a.port(), 443);
+  BOOST_REQUIRE(!Address::parse("[::]:0", a));
+  BOOST_CHECK_EQUAL(a.to_string(), "[::]:0");
+  BOOST_REQUIRE(!Address::parse("[2001:db8::1]:65535", a));
+  BOOST_CHECK_EQUAL(a.to_string(), "[2001:db8::1]:65535");
+  // to_string() and parse() round-trip.
+  for (const Address& x : {Address::loopback_v4(1), Address::loopback_v6(2), Address::any_v4(3), Address::any_v6(4)}) {
+    Address y;
+    BOOST_REQUIRE(!Address::parse(x.to_string(), y));
+    BOOST_CHECK_EQUAL(y.to_string(), x.to_string());
+    BOOST_CHECK_EQUAL(y.size(), x.size());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(any_helpers) {
+  Address a = Address::any_v4(8080);
+  BOOST_CHECK_EQUAL(a.family(), AF_INET);
+  BOOST_CHECK_EQUAL(a.port(), 8080);
+  BOOST_CHECK_EQUAL(a.size(), sizeof(sockaddr_in));
+  BOOST_CHECK_EQUAL(a.to_string(), "0.0.0.0:8080");
+  BOOST_CHECK_EQUAL(reinterpret_cast<const sockaddr_in*>(a.data())->sin_addr.s_addr, htonl(INADDR_ANY));
+  Address b = Address::any_v6(9090);
+  BOOST_CHECK_EQUAL(b.family(), AF_INET6);
+  BOOST_CHECK_EQUAL(b.port(), 9090);
+  BOOST_CHECK_EQUAL(b.size(), sizeof(sockaddr_in6));
+  BOOST_CHECK_EQUAL(b.to_string(), "[::]:9090");
+  BOOST_CHECK(IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(b.data())->sin6_addr));
 }
 
 BOOST_AUTO_TEST_CASE(loopback_helpers) {
