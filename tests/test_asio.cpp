@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <algorithm>
 #include <array>
 #include <future>
 #include <thread>
@@ -238,6 +239,86 @@ BOOST_AUTO_TEST_CASE(coroutine_client_against_the_echo_server) {
                       ssize_t(msg.size()));
   BOOST_CHECK(file_bytes == msg);
   close_all(engine, {listener, out_file});
+}
+
+// A line protocol on recv_some / read_exactly: the client sends a 4-byte
+// length and that many bytes; the server answers with the bytes reversed.
+BOOST_AUTO_TEST_CASE(recv_some_and_read_exactly_in_coroutines) {
+  HalfPair p = half_pair(engine);
+  AsioEngine& r = *rx;
+  std::string server_error;
+  std::size_t answered = 0;
+  net::co_spawn(io, [&]() -> net::awaitable<void> {
+    try {
+      for (;;) {
+        std::uint32_t len = 0;
+        auto [ec, n] = co_await r.async_read_exactly(p.sock, std::as_writable_bytes(std::span(&len, 1)),
+                                                     net::as_tuple(net::use_awaitable));
+        if (ec == net::error::eof) break;  // the client is done
+        if (ec) throw boost::system::system_error(ec);
+        std::vector<std::byte> body(len);
+        co_await r.async_read_exactly(p.sock, body, net::use_awaitable);
+        std::reverse(body.begin(), body.end());
+        co_await r.async_send(p.sock, body, net::use_awaitable);
+        ++answered;
+      }
+      // recv_some after the end: eof again, with 0 bytes.
+      std::byte one[1];
+      auto [ec, n] = co_await r.async_recv_some(p.sock, one, net::as_tuple(net::use_awaitable));
+      if (ec != net::error::eof || n != 0) server_error = "recv_some after eof: " + ec.message();
+      co_await r.async_close(p.sock, net::use_awaitable);
+    } catch (const boost::system::system_error& e) {
+      server_error = e.what();
+    }
+  }, net::detached);
+
+  const Pattern pattern(9);
+  std::atomic<int> good{0};
+  std::thread client([&] {
+    for (int i = 0; i < 5; ++i) {
+      const std::uint32_t len = 1000u * std::uint32_t(i) + 1;
+      std::vector<std::byte> msg = pattern.make(std::uint64_t(i) << 20, len);
+      // Header and body split over two writes, the body in two pieces.
+      if (!write_all(p.peer.get(), std::as_bytes(std::span(&len, 1)))) return;
+      if (!write_all(p.peer.get(), std::span(msg).first(len / 2))) return;
+      std::this_thread::sleep_for(1ms);
+      if (!write_all(p.peer.get(), std::span(msg).subspan(len / 2))) return;
+      std::vector<std::byte> back(len);
+      std::size_t got = 0;
+      while (got < len) {
+        ssize_t n = ::read(p.peer.get(), back.data() + got, len - got);
+        if (n <= 0) return;
+        got += std::size_t(n);
+      }
+      std::reverse(msg.begin(), msg.end());
+      if (back == msg) ++good;
+    }
+    ::shutdown(p.peer.get(), SHUT_WR);
+  });
+  const bool returned = run(20s);
+  client.join();
+  BOOST_CHECK(returned);
+  BOOST_CHECK_MESSAGE(server_error.empty(), server_error);
+  BOOST_CHECK_EQUAL(answered, 5u);
+  BOOST_CHECK_EQUAL(good.load(), 5);
+}
+
+// A short stream: read_exactly ends with asio::error::eof and the bytes it got.
+BOOST_AUTO_TEST_CASE(read_exactly_short_stream_is_eof) {
+  HalfPair p = half_pair(engine);
+  BOOST_REQUIRE_EQUAL(::write(p.peer.get(), "abc", 3), 3);
+  ::shutdown(p.peer.get(), SHUT_WR);
+  std::byte buf[10];
+  boost::system::error_code got_ec;
+  std::size_t got_n = 0;
+  rx->async_read_exactly(p.sock, buf, [&](boost::system::error_code ec, std::size_t n) {
+    got_ec = ec;
+    got_n = n;
+  });
+  BOOST_CHECK(run(5s));
+  BOOST_CHECK_MESSAGE(got_ec == net::error::eof, got_ec.message());
+  BOOST_CHECK_EQUAL(got_n, 3u);
+  close_all(engine, {p.sock});
 }
 
 // use_awaitable turns an error into an exception in the coroutine.

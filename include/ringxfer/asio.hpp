@@ -197,6 +197,15 @@ class Pump : public std::enable_shared_from_this<Pump> {
   // wait for the fd (and timer), or nothing (no operation in flight).
   void schedule() noexcept {
     if (!alive_ || in_turn_) return;
+    if (engine_.error()) {
+      // The engine failed for good (engine.hpp, "Errors of the loop"): poll()
+      // does nothing more, so stop watching it and let io_context::run()
+      // return. Its operations end with operation_aborted when the Engine is
+      // destroyed (their handlers are then posted).
+      if (wait_armed_) fd_.cancel();
+      disarm_timer();
+      return;
+    }
     if (ready_head_ != nullptr) {
       post_turn();
       return;
@@ -461,6 +470,30 @@ class AsioEngine {
   auto async_send(Socket socket, std::span<const std::byte> data, Token&& token) {
     return start<std::size_t>(std::forward<Token>(token), [socket, data](Engine& e, auto handler) {
       return e.send(socket, data, std::move(handler));
+    });
+  }
+
+  /// Receives what the socket has, at most into.size() bytes (at least 1),
+  /// into the caller's memory, which stays valid until the handler runs.
+  /// The end of the stream is `asio::error::eof`. Signature:
+  /// void(error_code, std::size_t bytes).
+  template <class Token>
+  auto async_recv_some(Socket socket, std::span<std::byte> into, Token&& token) {
+    return start<std::size_t>(std::forward<Token>(token), [socket, into](Engine& e, auto handler) {
+      return e.recv_some(socket, into, std::move(handler));
+    });
+  }
+
+  /// Receives until `into` is full. A stream that ends first gives
+  /// `asio::error::eof` with the bytes received (as asio::async_read does);
+  /// an error or cancel also reports the bytes already in `into`.
+  /// Signature: void(error_code, std::size_t bytes).
+  template <class Token>
+  auto async_read_exactly(Socket socket, std::span<std::byte> into, Token&& token) {
+    return start<std::size_t>(std::forward<Token>(token), [socket, into](Engine& e, auto handler) {
+      return e.recv_exactly(socket, into, [h = std::move(handler)](std::error_code ec, std::size_t n) mutable {
+        h(ec == error::transfer_incomplete ? make_error_code(error::eof) : ec, n);
+      });
     });
   }
 
