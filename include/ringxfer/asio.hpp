@@ -225,7 +225,12 @@ class Pump : public std::enable_shared_from_this<Pump> {
     if (t.count() > 0) arm_timer(t); else disarm_timer();
   }
 
-  // One turn: poll the engine, then run the handlers that completed.
+  // One turn: poll the engine, run the handlers that completed, and again
+  // (a few times at most, so the io_context's other handlers get their turn)
+  // while the engine has work no fd announces -- typically the requests
+  // those handlers just queued: submitting them here saves a round through
+  // the io_context's queue and its reactor.
+  static constexpr int polls_per_turn = 4;
   void turn() {
     struct Reschedule {
       Pump* pump;
@@ -236,13 +241,16 @@ class Pump : public std::enable_shared_from_this<Pump> {
     };
     in_turn_ = true;
     Reschedule reschedule{this};
-    std::error_code ec;
-    engine_.poll(ec);
-    while (OpBase* op = ready_head_) {
-      ready_head_ = op->next;
-      if (ready_head_ == nullptr) ready_tail_ = nullptr;
-      op->next = nullptr;
-      op->invoke(op, false);
+    for (int i = 0; i < polls_per_turn; ++i) {
+      std::error_code ec;
+      engine_.poll(ec);
+      while (OpBase* op = ready_head_) {
+        ready_head_ = op->next;
+        if (ready_head_ == nullptr) ready_tail_ = nullptr;
+        op->next = nullptr;
+        op->invoke(op, false);
+      }
+      if (ec || !alive_ || engine_.poll_timeout().count() != 0) break;
     }
   }
 
