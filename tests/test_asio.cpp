@@ -321,6 +321,47 @@ BOOST_AUTO_TEST_CASE(read_exactly_short_stream_is_eof) {
   close_all(engine, {p.sock});
 }
 
+// More connections than the acceptor's backlog arrive before anyone
+// accepts: the multishot accept pauses at the backlog (the rest wait in the
+// kernel) and resumes as async_accept takes them; every one is accepted once.
+BOOST_AUTO_TEST_CASE(acceptor_backlog_pauses_and_resumes) {
+  Socket listener;
+  RX_REQUIRE_OK(engine.listen(loopback_any_port(), listener));
+  const std::uint16_t port = port_of(engine, listener);
+  auto acceptor = std::make_unique<AsioAcceptor>(*rx, listener, 2);
+  std::vector<Socket> accepted;
+  // One accept first, so the multishot runs, then 6 connections at once.
+  acceptor->async_accept([&](boost::system::error_code ec, Socket s) {
+    BOOST_CHECK(!ec);
+    accepted.push_back(s);
+  });
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 6; ++i) clients.push_back(blocking_connect(port));
+  io.restart();
+  io.run_for(100ms);  // the multishot takes 1 + up to the backlog, then pauses
+  BOOST_CHECK_EQUAL(accepted.size(), 1u);
+  BOOST_CHECK_MESSAGE(engine.in_flight() == 0u, "the multishot accept did not pause at the backlog");
+  for (int i = 0; i < 5; ++i) {
+    acceptor->async_accept([&](boost::system::error_code ec, Socket s) {
+      BOOST_CHECK(!ec);
+      accepted.push_back(s);
+    });
+  }
+  const auto deadline = Clock::now() + 5s;
+  while (accepted.size() < 6 && Clock::now() < deadline) {
+    io.restart();
+    io.run_for(20ms);
+  }
+  BOOST_CHECK_EQUAL(accepted.size(), 6u);
+  std::sort(accepted.begin(), accepted.end(),
+            [](Socket a, Socket b) { return a.slot < b.slot; });
+  BOOST_CHECK(std::adjacent_find(accepted.begin(), accepted.end()) == accepted.end());
+  acceptor.reset();  // stops the multishot: run() can return
+  BOOST_CHECK(run(5s));
+  for (Socket s : accepted) RX_CHECK_OK(close_and_wait(engine, s));
+  close_all(engine, {listener});
+}
+
 // use_awaitable turns an error into an exception in the coroutine.
 BOOST_AUTO_TEST_CASE(use_awaitable_throws_the_error) {
   std::string what;
