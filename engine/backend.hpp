@@ -153,6 +153,19 @@ class Backend {
   // Thread-safe: make a wait() in progress (or the next one) return promptly.
   virtual void wake() noexcept = 0;
 
+  // Embedding in another event loop (Engine::event_fd, Engine::poll_timeout).
+  // A file descriptor that turns readable (POLLIN) when wait() has something
+  // to reap, including a wake(); set up on the first call (on the engine's
+  // thread, or before any thread ran it); -1 if it cannot be. From then on
+  // every wait() clears its readiness before it reaps, so a signal that
+  // arrives during the wait leaves it readable again (never lost).
+  virtual int event_fd() noexcept = 0;
+  // Zero if a wait(0) would find work the event fd does not announce
+  // (completions already in user space, requests not yet submitted, a
+  // kernel batch left unfinished); the time to the backend's next
+  // in-process timer; or negative: only the event fd brings more.
+  virtual std::chrono::nanoseconds poll_timeout() const noexcept = 0;
+
   // Sticky: set when the kernel refused the backend in a way that retrying
   // cannot mend (an io_uring_enter or io_uring_register error other than
   // EINTR/EAGAIN/EBUSY, e.g. error::wrong_thread). From then on wait() returns

@@ -22,6 +22,8 @@ bool Engine::stopped() const noexcept { return core_->stopped(); }
 std::error_code Engine::error() const noexcept { return core_->fault(); }
 std::error_code Engine::post(Task task) noexcept { return core_->post(std::move(task)); }
 void Engine::wake() noexcept { core_->wake(); }
+int Engine::event_fd() noexcept { return core_->event_fd(); }
+std::chrono::nanoseconds Engine::poll_timeout() const noexcept { return core_->poll_timeout(); }
 std::size_t Engine::in_flight() const noexcept { return core_->in_flight(); }
 SlotUsage Engine::slot_usage() const noexcept { return core_->slot_usage(); }
 

@@ -193,6 +193,14 @@ std::error_code EngineCore::run() noexcept {
   return fault();
 }
 
+std::chrono::nanoseconds EngineCore::poll_timeout() const noexcept {
+  if (fault()) return std::chrono::nanoseconds(-1);  // poll() would do nothing
+  // Posted tasks and ops completing without the backend (fail_soon) run at
+  // the next turn; neither makes the backend's fd readable.
+  if (post_pending_.load(std::memory_order_acquire) || !deferred_.empty()) return std::chrono::nanoseconds::zero();
+  return backend_->poll_timeout();
+}
+
 void EngineCore::stop() noexcept {
   stop_.store(true, std::memory_order_relaxed);
   backend_->wake();

@@ -57,6 +57,8 @@ class EngineCore {
   std::error_code fault() const noexcept { return backend_ ? backend_->fault() : std::error_code(); }
   std::error_code post(Task task) noexcept;
   void wake() noexcept { backend_->wake(); }
+  int event_fd() noexcept { return backend_->event_fd(); }
+  std::chrono::nanoseconds poll_timeout() const noexcept;
   std::size_t in_flight() const noexcept { return std::size_t(stats_.ops_started - stats_.ops_completed); }
   SlotUsage slot_usage() const noexcept;
 

@@ -666,6 +666,17 @@ void EpollBackend::handle_event(const epoll_event& event) noexcept {
   }
 }
 
+std::chrono::nanoseconds EpollBackend::poll_timeout() const noexcept {
+  using std::chrono::nanoseconds;
+  // Completions made without the kernel (a try-first send that went through
+  // inside submit(), a cancel) and fds with work left from a budgeted turn
+  // make no fd readable: poll now.
+  if (!ring_.empty() || runnable_head_ != nullptr) return nanoseconds::zero();
+  // Timers live in this process: the outer loop wakes us for the next one.
+  if (!timers_.empty()) return nanoseconds(std::max<std::int64_t>(timers_.top()->deadline_ns - now_ns(), 0));
+  return nanoseconds(-1);
+}
+
 void EpollBackend::wake() noexcept {
   // Called from other threads. One eventfd write per wake-up is enough: skip
   // the syscall while an earlier one has not been consumed by wait().

@@ -52,6 +52,10 @@ class EpollBackend final : public Backend {
   void submit(const Request& request) noexcept override;
   std::size_t wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept override;
   void wake() noexcept override;
+  // The epoll fd itself: readable while an fd in the set has an event to
+  // report (the wake eventfd among them); epoll_wait in wait() consumes it.
+  int event_fd() noexcept override { return epoll_fd_; }
+  std::chrono::nanoseconds poll_timeout() const noexcept override;
 
  private:
   enum Dir : std::uint8_t { read_dir = 0, write_dir = 1 };

@@ -57,6 +57,8 @@ class UringBackend final : public Backend {
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
   }
+  int event_fd() noexcept override;
+  std::chrono::nanoseconds poll_timeout() const noexcept override;
 
  private:
   io_uring_sqe* get_sqe() noexcept;
@@ -98,6 +100,20 @@ class UringBackend final : public Backend {
   unsigned zc_flags_ = 0;
   int wake_fd_ = -1;
   std::uint64_t wake_value_ = 0;
+  // Embedding: an eventfd registered with the ring (io_uring_register_eventfd),
+  // which the kernel signals when it posts CQEs and -- with DEFER_TASKRUN --
+  // when task work is queued for our next GETEVENTS. The ring fd itself is no
+  // substitute there: polling it reports the queued task work, but nothing
+  // wakes a poller when that work is queued (measured on 6.18: a poll()
+  // on the ring fd slept its whole timeout with a recv's data in).
+  int event_fd_ = -1;
+  // DEFER_TASKRUN signals the eventfd only when its task-work list goes from
+  // empty to non-empty, and one GETEVENTS runs a bounded batch of it. So
+  // after a wait() that did not enter with GETEVENTS, or that reaped CQEs
+  // (a batch may have been cut short), queued work may have no signal left
+  // to announce it: poll_timeout() says "poll now" until a wait() enters and
+  // finds nothing.
+  bool getevents_owed_ = false;
   // The wake read completed: re-arm it once the CQ is advanced, never while a
   // batch is being reaped (a full SQ would park CQEs not yet consumed).
   bool wake_fired_ = false;
@@ -153,6 +169,33 @@ UringBackend::~UringBackend() {
   if (ring_ready_) io_uring_queue_exit(&ring_);
   if (buf_ring_ != nullptr) ::munmap(buf_ring_, buf_ring_bytes_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (event_fd_ >= 0) ::close(event_fd_);  // the ring (gone) held the registration
+}
+
+int UringBackend::event_fd() noexcept {
+  if (event_fd_ >= 0 || fault_) return event_fd_;
+  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return -1;
+  ++stats_.syscalls;
+  // Allowed before the ring is enabled; after that only from its thread
+  // (SINGLE_ISSUER answers EEXIST): then there is no event fd.
+  if (io_uring_register_eventfd(&ring_, fd) < 0) {
+    ::close(fd);
+    return -1;
+  }
+  event_fd_ = fd;
+  return event_fd_;
+}
+
+std::chrono::nanoseconds UringBackend::poll_timeout() const noexcept {
+  using std::chrono::nanoseconds;
+  if (fault_) return nanoseconds(-1);
+  if (!parked_.empty() || io_uring_cq_ready(&ring_) > 0) return nanoseconds::zero();
+  // SQEs got but not yet handed to the kernel (flush publishes them): only a
+  // wait() submits them, and nothing signals before it does.
+  if (ring_.sq.sqe_tail != ring_.sq.sqe_head) return nanoseconds::zero();
+  if (getevents_owed_) return nanoseconds::zero();
+  return nanoseconds(-1);
 }
 
 // ------------------------------------------------------------- resources --
@@ -501,11 +544,22 @@ std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanosecon
   // A faulted ring is not entered again, nor read: core stops, and what the
   // kernel still holds is cancelled when the ring is destroyed.
   if (!enable_on_this_thread()) return n;
+  if (event_fd_ >= 0) {
+    // Clear the event fd before reaping: a signal from here on stays, and
+    // the embedding loop polls again for it. Clearing it after the reap
+    // could swallow the only signal for task work queued meanwhile.
+    std::uint64_t count = 0;
+    ++stats_.syscalls;
+    [[maybe_unused]] auto r = ::read(event_fd_, &count, sizeof count);
+  }
+  const std::size_t parked_n = n;
   bool have = n > 0 || io_uring_cq_ready(&ring_) > 0;
+  bool got_events = true;  // entered the kernel with GETEVENTS
   if (have || timeout.count() == 0) {
     // Nothing to wait for. With DEFER_TASKRUN completions are only posted
     // when we enter the kernel, so a poll must enter even with an empty SQ.
-    if (io_uring_sq_ready(&ring_) > 0 || (defer_taskrun_ && !have)) {
+    got_events = io_uring_sq_ready(&ring_) > 0 || (defer_taskrun_ && !have);
+    if (got_events) {
       ++stats_.syscalls;
       ++stats_.enter_calls;
       entered(io_uring_submit_and_get_events(&ring_));
@@ -527,6 +581,7 @@ std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanosecon
   note_overflow();
 
   io_uring_cqe* cqes[256];
+  std::size_t reaped_cqes = 0;
   while (n < out.size()) {
     if (io_uring_cq_ready(&ring_) == 0) {
       // The CQ is empty but the kernel may hold more in its overflow list.
@@ -542,6 +597,7 @@ std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanosecon
     unsigned want = unsigned(std::min<std::size_t>(out.size() - n, std::size(cqes)));
     unsigned got = io_uring_peek_batch_cqe(&ring_, cqes, want);
     if (got == 0) break;
+    reaped_cqes += got;
     for (unsigned i = 0; i < got; ++i) {
       if (translate(*cqes[i], out[n])) ++n;
     }
@@ -552,6 +608,7 @@ std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanosecon
     wake_fired_ = false;
     arm_wake();
   }
+  getevents_owed_ = defer_taskrun_ && (!got_events || reaped_cqes > 0 || parked_n > 0);
   return n;
 }
 

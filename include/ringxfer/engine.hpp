@@ -167,6 +167,40 @@ class Engine {
   std::error_code post(Task task) noexcept;
   // Thread-safe: make a blocked run_once() return.
   void wake() noexcept;
+
+  // ---- embedding in another event loop --------------------------------------
+  // (Boost.Asio, libuv, a hand-written epoll loop; ringxfer/asio.hpp does
+  // this for Asio.) The outer loop owns the waiting; the engine does no
+  // blocking wait of its own:
+  //
+  //   for (;;) {
+  //     wait until event_fd() is readable, for at most poll_timeout()
+  //     (zero: do not wait; negative: no limit);
+  //     poll();   // reaps and runs handlers, clears event_fd()
+  //   }
+  //
+  // Ask poll_timeout() after every poll() and after starting operations from
+  // outside a handler: some work announces itself through no fd.
+
+  /// A file descriptor that turns readable (POLLIN) when poll() has
+  /// completions to reap, including those of post() and wake(). io_uring: an
+  /// eventfd registered with the ring (io_uring_register_eventfd), which the
+  /// kernel also signals for DEFER_TASKRUN task work waiting for the next
+  /// enter; epoll: the epoll fd. poll() clears it (before it reaps, so a
+  /// signal that arrives meanwhile is kept). The fd stays the engine's: do
+  /// not close or read it. Set up by the first call, which must come from the
+  /// thread that runs the engine or before any thread ran it (io_uring: a
+  /// SINGLE_ISSUER ring takes registrations only from its thread); returns -1
+  /// if it cannot be set up. On io_uring each poll() then costs one read(2)
+  /// of the eventfd more.
+  int event_fd() noexcept;
+  /// How long an outer loop may wait for event_fd() before it calls poll():
+  /// zero when poll() has work that no fd announces (posted tasks, ops that
+  /// completed without the kernel, requests queued but not yet submitted,
+  /// a kernel batch left unfinished); on epoll the time to the engine's next
+  /// timer (timers live in the process there); otherwise negative (wait for
+  /// event_fd() alone). Cheap: no syscall.
+  std::chrono::nanoseconds poll_timeout() const noexcept;
   // Operations started and not yet completed.
   std::size_t in_flight() const noexcept;
   // Op and fd slots in use and their capacity (how many more connections and

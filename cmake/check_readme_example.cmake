@@ -1,0 +1,21 @@
+# Fails unless README.md holds, verbatim, the part of tests/asio_example.cpp
+# between its two "// [asio-example]" markers (the README quotes that file).
+# Usage: cmake -DREADME=... -DEXAMPLE=... -P check_readme_example.cmake
+file(READ "${README}" readme)
+file(READ "${EXAMPLE}" example)
+string(FIND "${example}" "// [asio-example]\n" first)
+if(first EQUAL -1)
+  message(FATAL_ERROR "no // [asio-example] marker in ${EXAMPLE}")
+endif()
+math(EXPR begin "${first} + 18")
+string(SUBSTRING "${example}" ${begin} -1 rest)
+string(FIND "${rest}" "// [asio-example]" length)
+if(length EQUAL -1)
+  message(FATAL_ERROR "no closing // [asio-example] marker in ${EXAMPLE}")
+endif()
+string(SUBSTRING "${rest}" 0 ${length} quoted)
+string(FIND "${readme}" "```cpp\n${quoted}```" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "README.md does not quote tests/asio_example.cpp's [asio-example] part verbatim: update it")
+endif()
+message(STATUS "README example in sync")
