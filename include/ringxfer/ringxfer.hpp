@@ -11,3 +11,4 @@
 #include "ringxfer/stats.hpp"
 #include "ringxfer/transfer.hpp"
 #include "ringxfer/version.hpp"
+#include "ringxfer/workers.hpp"
