@@ -113,9 +113,8 @@ Conn* owner(DeadlineHook* h) noexcept { return static_cast<Conn*>(h->owner); }
 
 class ServeWorker final : public Worker {
  public:
-  ServeWorker(const ServeConfig& config, int listen_fd)
+  explicit ServeWorker(const ServeConfig& config)
       : config_(config),
-        listener_(listen_fd),
         input_bytes_(config.limits.max_uri_bytes + config.limits.max_head_bytes + 64),
         head_bytes_(config.limits.max_uri_bytes + 2048),
         path_scratch_(config.limits.max_uri_bytes + 32),
@@ -132,7 +131,7 @@ class ServeWorker final : public Worker {
     engine_ = &context.engine();
     transfers_ = std::make_unique<Transfers>(*engine_);
     what = "listener";
-    if (auto ec = listener_.adopt(*engine_)) return ec;
+    if (auto ec = listener_.take(context)) return ec;
     if (auto ec = arm_accept()) return ec;
     last_flush_ns_ = now_ns();
     arm_tick();
@@ -774,8 +773,8 @@ class ServeWorker final : public Worker {
 
 }  // namespace
 
-std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config, int listen_fd) {
-  return std::make_unique<ServeWorker>(config, listen_fd);
+std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config) {
+  return std::make_unique<ServeWorker>(config);
 }
 
 void flush_serve_worker(Worker& worker) { static_cast<ServeWorker&>(worker).flush_log(); }

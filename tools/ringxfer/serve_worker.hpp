@@ -28,7 +28,7 @@ struct ServeConfig {
   std::uint32_t max_connections = 0;  // this thread's share; 0: unlimited
 };
 
-std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config, int listen_fd);
+std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config);
 
 // Writes what a worker still holds in its access-log buffer (after the run;
 // the engine threads are joined by then).
