@@ -86,7 +86,7 @@ struct Outcome {
   std::size_t bytes = 0;
   Socket socket;
   Buffer buffer;
-  int fd = -1;  // release(): the fd handed over
+  int fd = -1;  ///< release(): the fd handed over (-1 otherwise)
 };
 
 inline constexpr std::size_t handler_capacity_bytes = 64;
