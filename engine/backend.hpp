@@ -123,6 +123,9 @@ struct Capabilities {
   // wants blocking fds: it polls sockets itself, and a splice on an O_NONBLOCK
   // pipe would hand -EAGAIN back instead of waiting.
   bool nonblocking_fds = false;
+  // wake_peer() can wake another engine's backend without a syscall of its
+  // own (io_uring: IORING_OP_MSG_RING with IORING_MSG_DATA on this ring).
+  bool msg_ring = false;
 };
 
 class Backend {
@@ -152,6 +155,16 @@ class Backend {
   virtual std::size_t wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept = 0;
   // Thread-safe: make a wait() in progress (or the next one) return promptly.
   virtual void wake() noexcept = 0;
+  // On this backend's thread: make `peer`'s wait() return, by a message
+  // queued on this backend's ring (sent with its next submission) instead of
+  // a write(2) to the peer's eventfd. False if this pair cannot (no
+  // caps.msg_ring here, or `peer` is no ring that can take it yet): the
+  // caller then uses peer.wake(). `peer` must stay alive until this backend
+  // has entered the kernel once more (its next wait()).
+  virtual bool wake_peer(Backend& peer) noexcept {
+    (void)peer;
+    return false;
+  }
 
   // Embedding in another event loop (Engine::event_fd, Engine::poll_timeout).
   // A file descriptor that turns readable (POLLIN) when wait() has something

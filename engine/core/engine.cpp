@@ -24,6 +24,10 @@ std::error_code Engine::post(Task task) noexcept { return core_->post(std::move(
 void Engine::wake() noexcept { core_->wake(); }
 int Engine::event_fd() noexcept { return core_->event_fd(); }
 std::chrono::nanoseconds Engine::poll_timeout() const noexcept { return core_->poll_timeout(); }
+std::error_code Engine::post_from(Engine& from, Task task) noexcept {
+  return core_->post(std::move(task), from.core_.get());
+}
+void Engine::wake_from(Engine& from) noexcept { core_->wake_from(from.core_.get()); }
 std::size_t Engine::in_flight() const noexcept { return core_->in_flight(); }
 SlotUsage Engine::slot_usage() const noexcept { return core_->slot_usage(); }
 
@@ -93,6 +97,9 @@ OpId Engine::start_shutdown(Socket socket, int how, Handler handler) noexcept {
 }
 OpId Engine::start_close(FdRef handle, Handler handler) noexcept {
   return core_->start_close(handle, std::move(handler));
+}
+OpId Engine::start_release(Socket socket, Handler handler) noexcept {
+  return core_->start_release(socket, std::move(handler));
 }
 bool Engine::cancel(OpId id) noexcept { return core_->cancel(id); }
 bool Engine::pause(OpId recv) noexcept { return core_->pause_recv(recv); }

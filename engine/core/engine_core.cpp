@@ -97,6 +97,7 @@ EngineCore::EngineCore(EngineOptions options)
   if (caps_.fixed_files) active.add(Feature::fixed_files);
   if (caps_.fixed_buffers) active.add(Feature::fixed_buffers);
   if (caps_.splice) active.add(Feature::splice);
+  if (caps_.msg_ring) active.add(Feature::msg_ring);
   if (features_.setup_mode.find("defer_taskrun") != std::string::npos) active.add(Feature::defer_taskrun);
   features_.active = active;
   features_.buffers_registered = caps_.fixed_buffers;
@@ -206,7 +207,7 @@ void EngineCore::stop() noexcept {
   backend_->wake();
 }
 
-std::error_code EngineCore::post(Task task) noexcept {
+std::error_code EngineCore::post(Task task, EngineCore* from) noexcept {
   {
     std::lock_guard lock(post_mutex_);
     if (post_count_ == post_ring_.size()) return make_error_code(error::post_queue_full);
@@ -214,8 +215,19 @@ std::error_code EngineCore::post(Task task) noexcept {
     ++post_count_;
     post_pending_.store(true, std::memory_order_release);
   }
-  backend_->wake();
+  wake_from(from);
   return {};
+}
+
+void EngineCore::wake_from(EngineCore* from) noexcept {
+  // The task is queued (the mutex publishes it); the wake-up is only a
+  // doorbell. From another engine's thread it can ride on that engine's next
+  // submission (IORING_OP_MSG_RING) instead of costing a write(2) here.
+  if (from != nullptr && from != this && from->backend_ && from->backend_->wake_peer(*backend_)) {
+    ++from->stats_.msg_ring_wakes;
+    return;
+  }
+  backend_->wake();
 }
 
 // Runs the tasks queued when it starts, not the ones they post: a task that
@@ -277,7 +289,8 @@ void EngineCore::dispatch(const Completion& c) noexcept {
     case OpKind::timeout:
     case OpKind::wait_readable:
     case OpKind::shutdown:
-    case OpKind::close: on_simple(op, c); break;
+    case OpKind::close:
+    case OpKind::release: on_simple(op, c); break;
   }
 }
 
@@ -325,6 +338,7 @@ void EngineCore::finish(Op* op, Outcome& outcome) noexcept {
   }
   // A recv ending while chunks are held hands them out first: no byte lost.
   if (op->held_count > 0) deliver_held(op, true);
+  if (op->kind == OpKind::release) outcome.fd = std::exchange(op->released_fd, -1);
   op->handler_done = true;
   ++stats_.ops_completed;
   if (op->kind == OpKind::recv && op->handle.slot < fds_.allocated() && fds_.at(op->handle.slot).receiver == op) {
@@ -530,6 +544,10 @@ void EngineCore::finalize_slot(std::uint32_t slot) noexcept {
   int fd = s.fd;
   if (s.registered && backend_) backend_->detach_fd(slot, fd);
   s.registered = false;
+  if (Op* op = s.close_op; op != nullptr && op->kind == OpKind::release && backend_) {
+    hand_over_slot(slot, op);
+    return;
+  }
   if (Op* op = s.close_op; op != nullptr && backend_) {
     op->close_slot = slot;
     Request r;
@@ -567,6 +585,33 @@ OpId EngineCore::start_close(FdRef handle, Handler handler) noexcept {
   //    when the last op that may name the slot has completed.
   retire_slot(handle.slot, op);
   return id_of(op);
+}
+
+OpId EngineCore::start_release(FdRef handle, Handler handler) noexcept {
+  FdSlot* s = slot_of(handle);
+  Op* op = new_op(OpKind::release, std::move(handler));
+  if (op == nullptr) return not_started();
+  if (s == nullptr || !s->is_socket) {
+    fail_soon(op, std::make_error_code(s == nullptr ? std::errc::bad_file_descriptor : std::errc::invalid_argument));
+    return id_of(op);
+  }
+  // As close(): what is in flight on the socket ends first (operation_canceled;
+  // a recv hands over every byte it took before its final call, a send says
+  // how many of its bytes left), the handle goes stale at once, and the slot
+  // is emptied once nothing names it -- then hand_over_slot() instead of a
+  // close(2).
+  cancel_fd_requests(handle);
+  retire_slot(handle.slot, op);
+  return id_of(op);
+}
+
+void EngineCore::hand_over_slot(std::uint32_t slot, Op* op) noexcept {
+  // The backend let go of the fd (finalize_slot detached it): the slot is
+  // free, and the fd, still open, is the handler's. From the loop, never
+  // from inside start_release().
+  op->released_fd = fds_.at(slot).fd;
+  fds_.free(slot);
+  fail_soon(op, {});
 }
 
 void EngineCore::cancel_fd_requests(FdRef handle) noexcept {

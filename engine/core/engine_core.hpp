@@ -55,10 +55,13 @@ class EngineCore {
   bool stopped() const noexcept { return stop_.load(std::memory_order_relaxed) || fault(); }
   // The backend's sticky error (Backend::fault): the loop cannot go on.
   std::error_code fault() const noexcept { return backend_ ? backend_->fault() : std::error_code(); }
-  std::error_code post(Task task) noexcept;
+  // `from`: the engine whose thread calls (wake it through that engine's
+  // ring where the backends allow), or nullptr.
+  std::error_code post(Task task, EngineCore* from = nullptr) noexcept;
   void wake() noexcept { backend_->wake(); }
   int event_fd() noexcept { return backend_->event_fd(); }
   std::chrono::nanoseconds poll_timeout() const noexcept;
+  void wake_from(EngineCore* from) noexcept;
   std::size_t in_flight() const noexcept { return std::size_t(stats_.ops_started - stats_.ops_completed); }
   SlotUsage slot_usage() const noexcept;
 
@@ -88,6 +91,7 @@ class EngineCore {
   OpId start_shutdown(Socket socket, int how, Handler handler) noexcept;
   OpId start_wait_readable(Socket socket, Handler handler) noexcept;
   OpId start_close(FdRef handle, Handler handler) noexcept;
+  OpId start_release(FdRef handle, Handler handler) noexcept;
   bool cancel(OpId id) noexcept;
   bool pause_recv(OpId id) noexcept;
   bool resume_recv(OpId id) noexcept;
@@ -127,6 +131,8 @@ class EngineCore {
   // synchronously when there is none) once no op pins the slot any more.
   void retire_slot(std::uint32_t slot, Op* close_op) noexcept;
   void finalize_slot(std::uint32_t slot) noexcept;
+  // release(): the emptied slot's fd goes to `op` instead of being closed.
+  void hand_over_slot(std::uint32_t slot, Op* op) noexcept;
   void pin_handles(Op* op) noexcept;    // at submit: the op's requests name these slots
   void unpin_handles(Op* op) noexcept;  // the op can no longer have a request naming them
   std::error_code register_fd(int fd, bool is_socket, FdRef& out) noexcept;

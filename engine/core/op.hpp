@@ -17,7 +17,11 @@
 
 namespace ringxfer::detail {
 
-enum class OpKind : std::uint8_t { accept, connect, recv, recv_into, signals, send, sendv, send_zc, splice, read, write, timeout, shutdown, close, wait_readable };
+enum class OpKind : std::uint8_t {
+  accept, connect, recv, recv_into, signals, send, sendv, send_zc, splice, read, write, timeout, shutdown, close,
+  wait_readable,
+  release,  // close() without the close(2): the fd goes to the handler (Engine::release)
+};
 
 // Sub-request tags: which part of an operation a completion belongs to.
 enum Tag : std::uint8_t {
@@ -54,6 +58,7 @@ struct alignas(op_alignment) Op {
   // until the op can no longer have a request naming them (invariant 8).
   std::uint32_t pinned[2] = {invalid_slot, invalid_slot};
   std::uint32_t close_slot = invalid_slot;  // close: the slot freed when the fd is closed
+  int released_fd = -1;             // release: the fd handed to the handler (-1 until then)
   // Per-socket write queue (invariant 9): the next writer on the same socket,
   // and the slot whose writer this op is (or is queued to become).
   Op* write_next = nullptr;

@@ -14,6 +14,7 @@ namespace {
 constexpr std::string_view feature_names[] = {
     "send_zc", "multishot_accept", "multishot_recv", "buf_ring",
     "fixed_files", "fixed_buffers", "defer_taskrun", "splice",
+    "msg_ring",
 };
 static_assert(std::size(feature_names) == std::size_t(feature_count));
 
@@ -119,7 +120,8 @@ std::ostream& operator<<(std::ostream& os, const Stats& s) {
             << " sq_full=" << s.sq_full << " cq_overflows=" << s.cq_overflows
             << " recv_starved=" << s.recv_starved << " pipe_waits=" << s.pipe_waits
             << " accept_pauses=" << s.accept_pauses << " accepts_refused=" << s.accepts_refused
-            << " start_failures=" << s.start_failures << " sigpipe_syscalls=" << s.sigpipe_syscalls;
+            << " start_failures=" << s.start_failures << " sigpipe_syscalls=" << s.sigpipe_syscalls
+            << " msg_ring_wakes=" << s.msg_ring_wakes;
 }
 
 std::ostream& operator<<(std::ostream& os, const Features& f) {

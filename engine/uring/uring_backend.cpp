@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -35,10 +36,16 @@ namespace {
 
 constexpr std::uint64_t ignore_token = 0;  // cancel requests: no completion wanted
 constexpr std::uint64_t wake_token = 1;    // the eventfd read that post()/wake() complete
+constexpr std::uint64_t msg_token = 2;     // a wake-up another engine sent by IORING_OP_MSG_RING
+// A refused MSG_RING (the source's CQE; successes are skipped): user_data is
+// the target backend's address with these low bits, which no Op tag uses.
+constexpr std::uint64_t msg_refused_tag = 63;
 constexpr unsigned buffer_group = 0;
 constexpr std::uint64_t tag_mask = op_alignment - 1;
 
-class UringBackend final : public Backend {
+// 64-byte aligned: a MSG_RING's user_data is the target's address with
+// msg_refused_tag in its low bits.
+class alignas(64) UringBackend final : public Backend {
  public:
   UringBackend(const EngineOptions& options, Features& features, Stats& stats)
       : options_(options), features_(features), stats_(stats) {}
@@ -54,11 +61,13 @@ class UringBackend final : public Backend {
   void submit(const Request& request) noexcept override;
   std::size_t wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept override;
   void wake() noexcept override {
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    // One doorbell until the loop has seen it: later wakes ride on it.
+    if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+    ring_eventfd();
   }
   int event_fd() noexcept override;
   std::chrono::nanoseconds poll_timeout() const noexcept override;
+  bool wake_peer(Backend& peer) noexcept override;
 
  private:
   io_uring_sqe* get_sqe() noexcept;
@@ -82,6 +91,14 @@ class UringBackend final : public Backend {
     }
   }
   bool translate(const io_uring_cqe& cqe, Completion& out) noexcept;
+  void ring_eventfd() noexcept {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  }
+  // The loop saw a doorbell (eventfd read or MSG_RING): the next wake rings
+  // again. Acquire pairs with the waker's exchange, so what it queued before
+  // ringing (core's post queue) is visible.
+  void doorbell_seen() noexcept { wake_pending_.exchange(false, std::memory_order_acq_rel); }
 
   EngineOptions options_;
   Features& features_;
@@ -117,6 +134,11 @@ class UringBackend final : public Backend {
   // The wake read completed: re-arm it once the CQ is advanced, never while a
   // batch is being reaped (a full SQ would park CQEs not yet consumed).
   bool wake_fired_ = false;
+  // A wake-up (eventfd write or MSG_RING) is on its way and not yet seen.
+  std::atomic<bool> wake_pending_{false};
+  // The ring is enabled and takes IORING_OP_MSG_RING from other rings (a
+  // disabled ring refuses them with EBADFD).
+  std::atomic<bool> takes_messages_{false};
   BufferPool* pool_ = nullptr;
   io_uring_buf_ring* buf_ring_ = nullptr;
   std::size_t buf_ring_bytes_ = 0;
@@ -339,6 +361,24 @@ bool UringBackend::enable_on_this_thread() noexcept {
   // the kernel lacks it (< 5.18) the plain fd serves.
   ++stats_.syscalls;
   features_.registered_ring_fd = io_uring_register_ring_fd(&ring_) == 1;
+  takes_messages_.store(true, std::memory_order_release);
+  return true;
+}
+
+bool UringBackend::wake_peer(Backend& peer) noexcept {
+  if (!caps_.msg_ring || fault_) return false;
+  auto* target = dynamic_cast<UringBackend*>(&peer);
+  if (target == nullptr || !target->takes_messages_.load(std::memory_order_acquire)) return false;
+  // Already rung and not yet seen: this wake rides on that one.
+  if (target->wake_pending_.exchange(true, std::memory_order_acq_rel)) return true;
+  io_uring_sqe* sqe = get_sqe();
+  // IORING_MSG_DATA: a CQE with user_data msg_token appears on the target's
+  // ring. Our own CQE only if it was refused (CQE_SKIP_SUCCESS): then the
+  // target gets its eventfd instead (translate()).
+  io_uring_prep_msg_ring(sqe, target->ring_.ring_fd, 0, msg_token, 0);
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(target) | msg_refused_tag);
+  ++stats_.sqes;
   return true;
 }
 
@@ -512,6 +552,18 @@ bool UringBackend::translate(const io_uring_cqe& cqe, Completion& c) noexcept {
   if (ud == ignore_token || ud == LIBURING_UDATA_TIMEOUT) return false;
   if (ud == wake_token) {
     wake_fired_ = true;
+    doorbell_seen();
+    return false;
+  }
+  if (ud == msg_token) {
+    doorbell_seen();
+    return false;
+  }
+  if ((ud & tag_mask) == msg_refused_tag) {
+    // Our MSG_RING to another engine was refused (its CQ overflowing, its
+    // ring gone disabled): ring its eventfd, unconditionally -- its pending
+    // flag is ours, set when the message was queued.
+    reinterpret_cast<UringBackend*>(ud & ~tag_mask)->ring_eventfd();
     return false;
   }
   c.op = reinterpret_cast<Op*>(ud & ~tag_mask);

@@ -83,6 +83,10 @@ Capabilities native_capabilities(io_uring& ring, const FeatureSet& off) noexcept
   caps.buf_ring = k.at_least(5, 19) && !off.has(Feature::buf_ring);
   caps.fixed_files = !off.has(Feature::fixed_files);
   caps.fixed_buffers = !off.has(Feature::fixed_buffers);
+  // MSG_RING (5.18) into a SINGLE_ISSUER/DEFER_TASKRUN ring is posted by
+  // the target's own task since 6.3 (io_uring/msg_ring remote posting);
+  // older kernels get the eventfd doorbell.
+  caps.msg_ring = has_op(IORING_OP_MSG_RING) && k.at_least(6, 3) && !off.has(Feature::msg_ring);
   caps.linked_ops = true;
   caps.sendfile = false;
   caps.nonblocking_fds = false;
@@ -115,6 +119,7 @@ void list_opcodes(io_uring& ring, Features& f) {
         {"READ_FIXED", IORING_OP_READ_FIXED}, {"WRITE_FIXED", IORING_OP_WRITE_FIXED},
         {"TIMEOUT", IORING_OP_TIMEOUT},     {"ASYNC_CANCEL", IORING_OP_ASYNC_CANCEL},
         {"SHUTDOWN", IORING_OP_SHUTDOWN},   {"CLOSE", IORING_OP_CLOSE},
+        {"MSG_RING", IORING_OP_MSG_RING},
     };
     for (const Op& op : used) f.opcodes.push_back({op.name, io_uring_opcode_supported(probe, op.opcode) != 0});
     io_uring_free_probe(probe);
@@ -167,6 +172,7 @@ void probe_uring(const EngineOptions& options, Features& f) {
   if (caps.buf_ring) f.active.add(Feature::buf_ring);
   if (caps.fixed_files) f.active.add(Feature::fixed_files);
   if (caps.splice) f.active.add(Feature::splice);
+  if (caps.msg_ring) f.active.add(Feature::msg_ring);
   if (mode.find("defer_taskrun") != std::string::npos) f.active.add(Feature::defer_taskrun);
 
   // Would the buffer pool register? Root has CAP_IPC_LOCK; others are held to

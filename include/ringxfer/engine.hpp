@@ -92,6 +92,7 @@ struct Outcome {
   std::size_t bytes = 0;
   Socket socket;
   Buffer buffer;
+  int fd = -1;  ///< release(): the fd handed over (-1 otherwise)
 };
 
 /// The most a handler (or a post()ed Task) may capture, in bytes.
@@ -201,6 +202,20 @@ class Engine {
   /// timer (timers live in the process there); otherwise negative (wait for
   /// event_fd() alone). Cheap: no syscall.
   std::chrono::nanoseconds poll_timeout() const noexcept;
+  /// Like post(), called on the thread that runs `from` (another Engine of
+  /// this process): when both engines use io_uring and Feature::msg_ring is
+  /// on, the wake-up is an IORING_OP_MSG_RING (IORING_MSG_DATA) SQE queued on
+  /// `from`'s ring and sent with its next submission -- no write(2) to this
+  /// engine's eventfd. Otherwise (epoll, msg_ring off, this ring not running
+  /// yet) it is post(). The task itself always travels through the bounded
+  /// post queue; the message is only the doorbell.
+  ///
+  /// Lifetime: this Engine must stay alive until `from` has entered the
+  /// kernel once more (its next loop turn), since a refused message falls
+  /// back to this engine's eventfd. ringxfer::Workers guarantees it.
+  std::error_code post_from(Engine& from, Task task) noexcept;
+  /// wake() through `from`'s ring, as post_from(); on the thread that runs `from`.
+  void wake_from(Engine& from) noexcept;
   // Operations started and not yet completed.
   std::size_t in_flight() const noexcept;
   // Op and fd slots in use and their capacity (how many more connections and
@@ -208,7 +223,8 @@ class Engine {
   SlotUsage slot_usage() const noexcept;
 
   // ---- handles (setup; synchronous) ----------------------------------------
-  // Takes ownership of `fd` and registers it. The engine sets the fd's mode to
+  // Takes ownership of `fd` and registers it (also the receiving end of a
+  // socket another Engine gave up with release()). The engine sets the fd's mode to
   // what its backend needs: O_NONBLOCK on epoll; blocking on io_uring, which
   // polls sockets itself (an O_NONBLOCK pipe or socket would make io_uring
   // splice hand EAGAIN back instead of waiting). On error the fd stays yours.
@@ -413,6 +429,29 @@ class Engine {
     detail::check_handler<F>();
     return start_close(handle, adapt_error(std::forward<F>(handler)));
   }
+  /// Takes `socket` out of this engine without closing it, to move it to
+  /// another Engine (adopt()) or to hand it to other code: handler(ec, int fd).
+  ///
+  /// The rule for operations in flight: release() cancels them first, as
+  /// close() does. Each completes with operation_canceled before the
+  /// handler runs: a recv() delivers every byte it took from the kernel
+  /// before its final call (bytes not yet received stay in the socket for
+  /// the next owner), a send() reports the bytes that left (send the rest
+  /// from the new owner), and writes still queued behind it report 0. So
+  /// nothing is lost or reordered if the caller carries that state over. The
+  /// handle goes stale at once; the handler runs once nothing in flight
+  /// names the socket, with the fd -- still open, no longer registered here
+  /// (fixed-file table entry emptied, epoll registration removed) -- now the
+  /// caller's: adopt it or close it. On error (stale handle: bad_file_
+  /// descriptor; not a socket: invalid_argument; the Engine destroyed
+  /// first: operation_canceled) the fd is -1 and nothing is yours.
+  ///
+  /// Not for a socket with send_zc() notifications outstanding on the epoll
+  /// backend: its MSG_ZEROCOPY counter stays with this engine.
+  template <class F>
+  OpId release(Socket socket, F&& handler) {
+    return start_release(socket, [h = std::forward<F>(handler)](Outcome& o) mutable { h(o.error, o.fd); });
+  }
   // Asks an operation to finish early; it completes with operation_canceled
   // (unless it completes first). Returns false if `id` is no longer in flight.
   bool cancel(OpId id) noexcept;
@@ -466,6 +505,7 @@ class Engine {
   OpId start_wait_readable(Socket socket, Handler handler) noexcept;
   OpId start_shutdown(Socket socket, int how, Handler handler) noexcept;
   OpId start_close(FdRef handle, Handler handler) noexcept;
+  OpId start_release(Socket socket, Handler handler) noexcept;
 
   std::unique_ptr<detail::EngineCore> core_;
 };

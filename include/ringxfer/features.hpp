@@ -31,6 +31,7 @@ enum class Feature : std::uint8_t {
   fixed_buffers,     ///< registered buffers                -> plain buffers
   defer_taskrun,     ///< SINGLE_ISSUER|DEFER_TASKRUN       -> COOP_TASKRUN, then none
   splice,            ///< IORING_OP_SPLICE / splice(2)      -> copy through a pool buffer
+  msg_ring,          ///< IORING_OP_MSG_RING doorbell between engines -> eventfd write(2)
   count_  ///< not a feature: the number of features
 };
 /// How many Feature values there are.

@@ -38,3 +38,4 @@
 #include "ringxfer/transfer.hpp"
 #include "ringxfer/unique_socket.hpp"
 #include "ringxfer/version.hpp"
+#include "ringxfer/workers.hpp"

@@ -33,6 +33,7 @@ struct Stats {
   std::uint64_t accepts_refused = 0; ///< connections closed at once: no fd slot for them
   std::uint64_t start_failures = 0;  ///< operations that could not start (empty OpId; see OpId::error)
   std::uint64_t sigpipe_syscalls = 0; ///< epoll: syscalls keeping splice/sendfile from raising SIGPIPE (in syscalls too)
+  std::uint64_t msg_ring_wakes = 0;  ///< io_uring: other engines woken by an IORING_OP_MSG_RING SQE (no write(2))
 };
 
 /// How much of its capacity an Engine is using. Op and fd slots are allocated

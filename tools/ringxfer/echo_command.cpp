@@ -47,14 +47,13 @@ constexpr std::uint32_t echo_resume_writes = 2;
 
 class EchoWorker final : public Worker {
  public:
-  EchoWorker(int listen_fd, std::chrono::nanoseconds stall_timeout)
-      : stall_timeout_ns_(stall_timeout.count()), listener_(listen_fd) {}
+  explicit EchoWorker(std::chrono::nanoseconds stall_timeout) : stall_timeout_ns_(stall_timeout.count()) {}
 
   std::error_code start(WorkerContext& context, std::string& what) override {
     context_ = &context;
     engine_ = &context.engine();
     what = "listener";
-    if (auto ec = listener_.adopt(*engine_)) return ec;
+    if (auto ec = listener_.take(context)) return ec;
     arm_sweep();
     return arm_accept();
   }
@@ -266,7 +265,7 @@ int echo_command(std::span<const std::string_view> args) {
   run.command = "echo";
   run.vocabulary = {"echo", "messages", "Chunks received and echoed.",
                     "Time from a chunk's arrival to the end of its echo write."};
-  run.make_worker = [&](int fd) { return std::make_unique<EchoWorker>(fd, stall_timeout); };
+  run.make_worker = [&] { return std::make_unique<EchoWorker>(stall_timeout); };
   std::vector<std::unique_ptr<Worker>> workers;
   RunResult result;
   return run_server(run, common, server, workers, result);

@@ -53,14 +53,14 @@ struct ProxyOptions {
 
 class ProxyWorker final : public Worker {
  public:
-  ProxyWorker(int listen_fd, const ProxyOptions& options) : options_(options), listener_(listen_fd) {}
+  explicit ProxyWorker(const ProxyOptions& options) : options_(options) {}
 
   std::error_code start(WorkerContext& context, std::string& what) override {
     context_ = &context;
     engine_ = &context.engine();
     transfers_ = std::make_unique<Transfers>(*engine_);
     what = "listener";
-    if (auto ec = listener_.adopt(*engine_)) return ec;
+    if (auto ec = listener_.take(context)) return ec;
     OpId id = engine_->accept(listener_.socket(), [this](std::error_code ec, Socket s) { on_accept(ec, s); });
     if (!id) return id.error();
     accepting_ = true;
@@ -286,7 +286,7 @@ int proxy_command(std::span<const std::string_view> args) {
   run.listening_note = ", relaying to " + options.to.to_string();
   run.vocabulary = {"proxy", "relays", "Relays that ended (bytes in: client to upstream; out: back).",
                     "Time from accepting a client to its upstream connection being ready."};
-  run.make_worker = [&](int fd) { return std::make_unique<ProxyWorker>(fd, options); };
+  run.make_worker = [&] { return std::make_unique<ProxyWorker>(options); };
   std::vector<std::unique_ptr<Worker>> workers;
   RunResult result;
   return run_server(run, common, server, workers, result);

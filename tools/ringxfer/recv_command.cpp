@@ -45,7 +45,7 @@ struct RecvOptions {
 
 class RecvWorker final : public Worker {
  public:
-  RecvWorker(int listen_fd, const RecvOptions& options) : options_(options), listener_(listen_fd) {}
+  explicit RecvWorker(const RecvOptions& options) : options_(options) {}
 
   std::error_code start(WorkerContext& context, std::string& what) override {
     context_ = &context;
@@ -58,7 +58,7 @@ class RecvWorker final : public Worker {
       return ec;
     }
     what = "listener";
-    if (auto ec = listener_.adopt(*engine_)) return ec;
+    if (auto ec = listener_.take(context)) return ec;
     OpId id = engine_->accept(listener_.socket(), [this](std::error_code ec, Socket s) { on_accept(ec, s); });
     if (!id) return id.error();
     accepting_ = true;
@@ -205,7 +205,7 @@ int recv_command(std::span<const std::string_view> args) {
       std::cerr << bulk_progress("recv", bytes, seconds) << std::flush;
     };
   }
-  run.make_worker = [&](int fd) { return std::make_unique<RecvWorker>(fd, options); };
+  run.make_worker = [&] { return std::make_unique<RecvWorker>(options); };
   std::vector<std::unique_ptr<Worker>> workers;
   RunResult result;
   if (run_server(run, common, server, workers, result) != exit_ok && result.final.empty()) return exit_failure;

@@ -19,6 +19,7 @@
 
 #include "command.hpp"
 #include "metrics_server.hpp"
+#include "ringxfer/workers.hpp"
 
 namespace ringxfer::cli {
 
@@ -112,47 +113,27 @@ std::error_code open_listeners(const Address& address, std::uint32_t count, std:
 
 namespace {
 
-void pin_thread(const CommonOptions& common, std::uint32_t index) {
-  std::vector<int> cpus;
-  if (common.cpus) {
-    cpus = *common.cpus;
-  } else if (common.threads > 1) {
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
-    for (int c = 0; c < CPU_SETSIZE; ++c) {
-      if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
-    }
-  }
-  if (cpus.empty()) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpus[index % cpus.size()], &set);
-  // Best effort: a CPU outside our cgroup's set just leaves the thread free.
-  ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
-}
-
 class Run;
 
-// One engine thread: the WorkerContext its Worker sees.
+// One engine thread's view of the run: the WorkerContext its Worker sees. The
+// engines, their threads, pinning and listeners are ringxfer::Workers'.
 class Thread final : public WorkerContext {
  public:
   Thread(Run& run, Worker& worker, std::uint32_t index) : run_(run), worker_(worker), index_(index) {}
 
-  Engine& engine() noexcept override { return *engine_; }
+  Engine& engine() noexcept override;
+  Socket listener() const noexcept override;
   std::uint32_t thread_index() const noexcept override { return index_; }
-  void finished() noexcept override {
-    finished_ = true;
-    if (timer_) engine_->cancel(timer_);
-  }
+  void finished() noexcept override;
   bool draining() const noexcept override { return draining_; }
 
-  void main();
+  // On the engine thread, before its loop (Workers' start callback).
+  void start();
   // On the engine thread (posted): the first signal.
   void begin_drain();
-  ThreadSnapshot snapshot() const {
+  ThreadSnapshot snapshot() {
     ThreadSnapshot s;
-    s.engine = engine_->stats();
+    s.engine = engine().stats();
     worker_.read_counters(s.tool);
     return s;
   }
@@ -161,7 +142,6 @@ class Thread final : public WorkerContext {
   Run& run_;
   Worker& worker_;
   std::uint32_t index_;
-  std::unique_ptr<Engine> engine_;
   bool finished_ = false;
   bool draining_ = false;
   OpId timer_;
@@ -172,26 +152,28 @@ class Thread final : public WorkerContext {
 // (bounded) for them.
 class Run {
  public:
-  Run(const RunConfig& config, std::size_t threads) : config_(config), slots_(threads) {}
+  Run(const RunConfig& config, Workers& set) : config_(config), set_(set), slots_(set.size()) {}
 
   const RunConfig& config() const { return config_; }
+  Workers& set() { return set_; }
   std::atomic<bool> drain_requested{false};
   std::atomic<std::uint32_t> done{0};
   std::atomic<bool> start_failed{false};
   pthread_t main_thread{};
 
-  void attach(std::size_t i, Thread* t) {
-    std::lock_guard lock(mutex_);
-    slots_[i].thread = t;
-  }
-  // At the thread's end: the last snapshot stays for readers and the result.
-  void detach(std::size_t i, const ThreadSnapshot* last) {
-    std::lock_guard lock(mutex_);
-    slots_[i].thread = nullptr;
-    if (last != nullptr) slots_[i].snapshot = *last;
-    slots_[i].ended = true;
-    ++slots_[i].generation;
-    changed_.notify_all();
+  void wake_main() { ::pthread_kill(main_thread, SIGUSR1); }
+
+  // On thread i: its worker has finished. The last one stops the set.
+  void finished(std::size_t i, const ThreadSnapshot& last) {
+    {
+      std::lock_guard lock(mutex_);
+      slots_[i].snapshot = last;
+      slots_[i].ended = true;
+      ++slots_[i].generation;
+      changed_.notify_all();
+    }
+    if (done.fetch_add(1) + 1 == slots_.size()) set_.stop();
+    wake_main();
   }
   void publish(std::size_t i, const ThreadSnapshot& s) {
     std::lock_guard lock(mutex_);
@@ -200,13 +182,14 @@ class Run {
     changed_.notify_all();
   }
 
-  // Posts `make(thread)` to every running engine thread.
+  // Posts `make(index)` to every engine thread whose worker still runs.
   template <class F>
   void post_all(F make) {
+    for (std::uint32_t i = 0; i < slots_.size(); ++i) set_.post_to(i, make(i));
+  }
+  void attach(std::size_t i, Thread* t) {
     std::lock_guard lock(mutex_);
-    for (Slot& s : slots_) {
-      if (s.thread != nullptr) s.thread->engine().post(make(s.thread));
-    }
+    slots_[i].thread = t;
   }
 
   std::vector<ThreadSnapshot> collect(std::chrono::milliseconds wait) {
@@ -215,11 +198,11 @@ class Run {
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       Slot& s = slots_[i];
       want[i] = s.generation;
-      if (s.thread == nullptr) continue;
+      if (s.ended || s.thread == nullptr) continue;
       Thread* t = s.thread;
       std::size_t index = i;
-      std::error_code posted = t->engine().post([this, t, index] { publish(index, t->snapshot()); });
-      if (!posted) want[i] = s.generation + 1;  // a full queue: take the last snapshot
+      std::error_code posted = set_.post_to(std::uint32_t(i), [this, t, index] { publish(index, t->snapshot()); });
+      if (!posted) want[i] = s.generation + 1;  // a full queue or a stopped engine: take the last snapshot
     }
     changed_.wait_for(lock, wait, [&] {
       for (std::size_t i = 0; i < slots_.size(); ++i) {
@@ -241,45 +224,34 @@ class Run {
     bool ended = false;
   };
   const RunConfig& config_;
+  Workers& set_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<Slot> slots_;
 };
 
-void Thread::main() {
-  const RunConfig& config = run_.config();
-  pin_thread(config.common, index_);
-  EngineOptions options = config.engine;
-  options.backend = config.common.backend;
+Engine& Thread::engine() noexcept { return run_.set().engine(index_); }
+Socket Thread::listener() const noexcept { return run_.set().listener(index_); }
+
+void Thread::finished() noexcept {
+  if (finished_) return;
+  finished_ = true;
+  if (timer_) engine().cancel(timer_);
+  // The engine runs on until every worker has finished (Workers stops them
+  // together); what this worker leaves in flight is cancelled then.
+  run_.finished(index_, snapshot());
+}
+
+void Thread::start() {
+  run_.attach(index_, this);
   std::string what;
-  std::error_code ec;
-  try {
-    engine_ = std::make_unique<Engine>(options);
-  } catch (const std::system_error& e) {  // setup, not the I/O path: say what broke
-    ec = e.code();
-    std::cerr << "ringxfer " << config.command << ": " << e.what() << '\n';
-  } catch (const std::exception& e) {
-    ec = std::make_error_code(std::errc::not_enough_memory);
-    std::cerr << "ringxfer " << config.command << ": engine: " << e.what() << '\n';
+  if (std::error_code ec = worker_.start(*this, what)) {
+    std::cerr << "ringxfer " << run_.config().command << ": " << what << ": " << ec.message() << '\n';
+    run_.start_failed.store(true);
+    finished();  // the main thread drains the others
+    return;
   }
-  if (engine_) {
-    run_.attach(index_, this);
-    ec = worker_.start(*this, what);
-    if (ec) {
-      std::cerr << "ringxfer " << config.command << ": " << what << ": " << ec.message() << '\n';
-    } else {
-      if (run_.drain_requested.load()) begin_drain();
-      while (!finished_) engine_->run_once(std::chrono::milliseconds(-1));
-    }
-    ThreadSnapshot last = snapshot();
-    run_.detach(index_, &last);
-    engine_.reset();  // cancels what is left; the worker's handlers still run
-  } else {
-    run_.detach(index_, nullptr);
-  }
-  if (ec) run_.start_failed.store(true);
-  run_.done.fetch_add(1);
-  ::pthread_kill(run_.main_thread, SIGUSR1);  // wakes the signal loop
+  if (run_.drain_requested.load()) begin_drain();
 }
 
 void Thread::begin_drain() {
@@ -288,20 +260,31 @@ void Thread::begin_drain() {
   worker_.drain();
   if (finished_) return;
   auto timeout = run_.config().drain_timeout;
-  timer_ = engine_->timeout(timeout, [this](std::error_code ec) {
+  timer_ = engine().timeout(timeout, [this](std::error_code ec) {
     timer_ = {};
     if (ec || finished_) return;
     worker_.abort();
     if (finished_) return;
     // Closes take a moment; past this, the Engine's destructor cancels the rest.
-    timer_ = engine_->timeout(std::chrono::seconds(1), [this](std::error_code ec2) {
+    timer_ = engine().timeout(std::chrono::seconds(1), [this](std::error_code ec2) {
       timer_ = {};
-      if (!ec2) finished_ = true;
+      if (!ec2) finished();
     });
   });
 }
 
 }  // namespace
+
+WorkersOptions engine_set_options(const RunConfig& config, std::uint32_t threads) {
+  WorkersOptions o;
+  o.threads = threads;
+  o.engine = config.engine;
+  o.engine.backend = config.common.backend;
+  if (config.common.cpus) o.cpus = *config.common.cpus;  // "none": empty, no pinning
+  // Pinning a lone thread would put two single-threaded tools on one core.
+  else o.pin = threads > 1;
+  return o;
+}
 
 sigset_t block_signals() noexcept {
   sigset_t set;
@@ -315,13 +298,26 @@ sigset_t block_signals() noexcept {
 }
 
 RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers) {
+  std::unique_ptr<Workers> set;
+  try {
+    set = std::make_unique<Workers>(engine_set_options(config, std::uint32_t(workers.size())));
+  } catch (const std::exception& e) {  // setup, not the I/O path: say what broke
+    std::cerr << "ringxfer " << config.command << ": " << e.what() << '\n';
+    RunResult failed;
+    failed.exit_code = exit_failure;
+    return failed;
+  }
+  return run_workers(config, *set, workers);
+}
+
+RunResult run_workers(const RunConfig& config, Workers& set, std::span<Worker* const> workers) {
   RunResult result;
-  Run run(config, workers.size());
+  Run run(config, set);
   run.main_thread = ::pthread_self();
 
   // Every thread made from here on inherits this mask: signals reach only the
   // sigtimedwait below, never an engine thread in the middle of a handler.
-  sigset_t set = block_signals();
+  sigset_t set_mask = block_signals();
 
   // The metrics engine is built before the worker threads start accepting:
   // a flood of clients that takes every fd (EMFILE) must not find it unbuilt.
@@ -340,27 +336,36 @@ RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers)
   }
 
   std::vector<std::unique_ptr<Thread>> threads;
-  std::vector<std::thread> joins;
   for (std::size_t i = 0; i < workers.size(); ++i) {
     threads.push_back(std::make_unique<Thread>(run, *workers[i], std::uint32_t(i)));
   }
-  for (auto& t : threads) joins.emplace_back([p = t.get()] { p->main(); });
+  set.start([&threads](Workers&, std::uint32_t i) {
+    threads[i]->start();
+    return std::error_code();
+  });
 
-  auto request_drain = [&run] {
+  auto request_drain = [&run, &threads] {
     run.drain_requested.store(true);
-    run.post_all([](Thread* t) { return [t] { t->begin_drain(); }; });
+    run.post_all([&threads](std::uint32_t i) {
+      Thread* t = threads[i].get();
+      return [t] { t->begin_drain(); };
+    });
   };
 
   const auto started = std::chrono::steady_clock::now();
   bool failed_seen = false;
   int signals = 0;
-  while (run.done.load() < workers.size()) {
+  // Until every worker has finished, or an engine failed (Workers stopped
+  // them all; join() says why).
+  while (run.done.load() < workers.size() && !set.stopping()) {
     timespec tick{};
-    auto ms = config.progress_interval.count();
+    // Without a progress line, still look at the set now and then: an engine
+    // that fails stops the set without a signal to this thread.
+    auto ms = config.on_progress ? config.progress_interval.count() : 200;
     tick.tv_sec = ms / 1000;
     tick.tv_nsec = (ms % 1000) * 1'000'000;
     siginfo_t info{};
-    int sig = config.on_progress ? ::sigtimedwait(&set, &info, &tick) : ::sigwaitinfo(&set, &info);
+    int sig = ::sigtimedwait(&set_mask, &info, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
       if (++signals > 1) {
         std::cerr << "ringxfer " << config.command << ": second signal: exiting now\n";
@@ -382,15 +387,25 @@ RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers)
       config.on_progress(run.collect(std::chrono::milliseconds(50)), seconds);
     }
   }
-  for (auto& j : joins) j.join();
+  set.stop();
+  std::error_code engine_error = set.join();
+  if (engine_error) {
+    std::cerr << "ringxfer " << config.command << ": engine: " << engine_error.message() << '\n';
+  }
   metrics.reset();
-  result.final = run.collect(std::chrono::milliseconds(0));
-  if (run.start_failed.load()) result.exit_code = exit_failure;
+  // The engine threads are joined: read what they left.
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    ThreadSnapshot s;
+    s.engine = set.final_stats(std::uint32_t(i));
+    workers[i]->read_counters(s.tool);
+    result.final.push_back(s);
+  }
+  if (run.start_failed.load() || engine_error) result.exit_code = exit_failure;
 
   // A signal that came after the last thread ended is consumed, not left to
   // kill the process on unblock.
   timespec zero{};
-  while (::sigtimedwait(&set, nullptr, &zero) > 0) {
+  while (::sigtimedwait(&set_mask, nullptr, &zero) > 0) {
   }
   return result;
 }

@@ -5,9 +5,11 @@
 //   RunConfig config{...};
 //   RunResult result = run_workers(config, worker_pointers);
 //
-// run_workers() starts one thread per Worker; each thread pins itself (see
-// CommonOptions::cpus), makes its own Engine, calls Worker::start() and runs
-// the engine until the worker calls WorkerContext::finished(). The calling
+// run_workers() runs one Engine per Worker on its own thread, with
+// ringxfer::Workers (the public thread-per-core API: pinning as
+// CommonOptions::cpus says, SO_REUSEPORT listeners for servers, MSG_RING
+// between engines); each thread calls Worker::start() and runs its engine
+// until every worker has called WorkerContext::finished(). The calling
 // thread handles signals: SIGINT and SIGTERM are blocked in
 // every thread and taken with sigwait, so handlers never run in signal
 // context. The first signal drains: Worker::drain() on every engine thread
@@ -32,16 +34,20 @@
 #include "args.hpp"
 #include "metrics.hpp"
 #include "ringxfer/engine.hpp"
+#include "ringxfer/workers.hpp"
 
 namespace ringxfer::cli {
 
 class WorkerContext {
  public:
   virtual Engine& engine() noexcept = 0;
+  // The engine's own listening socket (servers: run_server's Workers made one
+  // per engine with SO_REUSEPORT); empty for clients.
+  virtual Socket listener() const noexcept = 0;
   virtual std::uint32_t thread_index() const noexcept = 0;
-  // The worker has nothing left to do: the thread's loop ends after the
-  // current handler (operations still in flight are cancelled when the
-  // Engine is destroyed). Call it on the engine thread.
+  // The worker has nothing left to do. Once every worker has, the engines
+  // stop (operations still in flight are cancelled when each Engine is
+  // destroyed). Call it on the engine thread.
   virtual void finished() noexcept = 0;
   // True after the first SIGINT/SIGTERM (or a failure in another thread).
   virtual bool draining() const noexcept = 0;
@@ -98,7 +104,14 @@ struct RunResult {
   std::vector<ThreadSnapshot> final; // each thread's last snapshot, at its end
 };
 
+// WorkersOptions for a run of `threads` engines: config.engine with the
+// backend from config.common, pinned as config.common.cpus says.
+WorkersOptions engine_set_options(const RunConfig& config, std::uint32_t threads);
+// Runs `workers` on their own engine set (clients).
 RunResult run_workers(const RunConfig& config, std::span<Worker* const> workers);
+// Runs `workers` on `set` (one engine per worker, not started yet): servers
+// make the set first, with listeners, to say where they listen.
+RunResult run_workers(const RunConfig& config, Workers& set, std::span<Worker* const> workers);
 
 // Blocks SIGINT, SIGTERM (and SIGUSR1, the runner's own wake-up) in the
 // calling thread and ignores SIGPIPE. Call it before saying "listening": a

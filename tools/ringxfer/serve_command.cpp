@@ -16,6 +16,7 @@
 #include "command.hpp"
 #include "runner.hpp"
 #include "serve_worker.hpp"
+#include "server_main.hpp"
 
 namespace ringxfer::cli {
 namespace {
@@ -146,13 +147,7 @@ int serve_command(std::span<const std::string_view> args) {
 
   block_signals();
   raise_fd_limit();
-  std::vector<int> fds;
-  Address bound;
   std::string what;
-  if (auto ec = open_listeners(server.listen, common.threads, fds, bound, what)) {
-    std::cerr << "ringxfer serve: " << what << ": " << ec.message() << '\n';
-    return exit_failure;
-  }
   RunConfig run;
   run.command = "serve";
   run.common = common;
@@ -164,22 +159,28 @@ int serve_command(std::span<const std::string_view> args) {
     Address metrics_bound;
     if (auto ec = open_listeners(*server.metrics, 1, metrics_fds, metrics_bound, what)) {
       std::cerr << "ringxfer serve: metrics: " << what << ": " << ec.message() << '\n';
-      for (int fd : fds) ::close(fd);
       return exit_failure;
     }
     run.metrics_fd = metrics_fds.front();
     std::cerr << "ringxfer serve: metrics at http://" << metrics_bound.to_string() << "/metrics\n";
   }
+  // One engine per thread, each with its own SO_REUSEPORT listener.
+  std::unique_ptr<Workers> set = make_server_engines(run, server.listen);
+  if (!set) {
+    if (run.metrics_fd >= 0) ::close(run.metrics_fd);
+    return exit_failure;
+  }
+  const Address bound = set->listen_address();
   std::cerr << "ringxfer serve: " << root << " listening on " << bound.to_string() << " (" << common.threads
             << " thread" << (common.threads == 1 ? "" : "s") << ")\n";
 
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<Worker*> pointers;
-  for (int fd : fds) {
-    workers.push_back(serve::make_serve_worker(config, fd));
+  for (std::uint32_t i = 0; i < set->size(); ++i) {
+    workers.push_back(serve::make_serve_worker(config));
     pointers.push_back(workers.back().get());
   }
-  RunResult result = run_workers(run, pointers);
+  RunResult result = run_workers(run, *set, pointers);
   for (auto& w : workers) serve::flush_serve_worker(*w);
   if (common.stats) print_stats(result.final);
   return result.exit_code;

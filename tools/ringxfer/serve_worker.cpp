@@ -126,9 +126,8 @@ struct ServedFile {
 
 class ServeWorker final : public Worker {
  public:
-  ServeWorker(const ServeConfig& config, int listen_fd)
+  explicit ServeWorker(const ServeConfig& config)
       : config_(config),
-        listener_(listen_fd),
         input_bytes_(config.limits.max_uri_bytes + config.limits.max_head_bytes + 64),
         head_bytes_(config.limits.max_uri_bytes + 2048),
         path_scratch_(config.limits.max_uri_bytes + 32),
@@ -152,7 +151,7 @@ class ServeWorker final : public Worker {
                                              config_.open_file_inactive.count());
     key_.reserve(config_.limits.max_uri_bytes + 2);
     what = "listener";
-    if (auto ec = listener_.adopt(*engine_)) return ec;
+    if (auto ec = listener_.take(context)) return ec;
     if (auto ec = arm_accept()) return ec;
     last_flush_ns_ = now_ns();
     arm_tick();
@@ -883,8 +882,8 @@ class ServeWorker final : public Worker {
 
 }  // namespace
 
-std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config, int listen_fd) {
-  return std::make_unique<ServeWorker>(config, listen_fd);
+std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config) {
+  return std::make_unique<ServeWorker>(config);
 }
 
 void flush_serve_worker(Worker& worker) { static_cast<ServeWorker&>(worker).flush_log(); }

@@ -32,7 +32,7 @@ struct ServeConfig {
   std::chrono::nanoseconds open_file_inactive = std::chrono::seconds(10);
 };
 
-std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config, int listen_fd);
+std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config);
 
 // Writes what a worker still holds in its access-log buffer (after the run;
 // the engine threads are joined by then).

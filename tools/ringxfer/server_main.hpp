@@ -20,9 +20,14 @@ struct ServerRun {
   std::string listening_note;  // added to "listening on ADDR": ", relaying to ..."
   MetricsVocabulary vocabulary;
   std::function<void(const std::vector<ThreadSnapshot>&, double seconds)> on_progress;
-  // Builds thread i's worker around its listening fd (the worker owns it).
-  std::function<std::unique_ptr<Worker>(int listen_fd)> make_worker;
+  // Builds one thread's worker (its listener comes with WorkerContext).
+  std::function<std::unique_ptr<Worker>()> make_worker;
 };
+
+// The engines of a server run: one per thread (config.common.threads), each
+// with its own listener on `listen` (SO_REUSEPORT with more than one). On
+// error prints "ringxfer COMMAND: listen ADDR: why" and returns nullptr.
+std::unique_ptr<Workers> make_server_engines(const RunConfig& config, const Address& listen);
 
 // Returns the exit code (1 if a listener or a thread could not start). The
 // workers stay alive in `workers` for the caller to read after the run;
@@ -30,22 +35,14 @@ struct ServerRun {
 int run_server(const ServerRun& run, const CommonOptions& common, const ServerOptions& server,
                std::vector<std::unique_ptr<Worker>>& workers, RunResult& result);
 
-// A server thread's listening socket: the fd open_listeners() made is the
-// Listener's until its Engine adopts it (a thread that never started still
-// closes it); close() ends the accept that runs on it.
+// A server thread's listening socket, made and adopted by the run's Workers
+// (one per engine, SO_REUSEPORT); close() ends the accept that runs on it.
 class Listener {
  public:
-  explicit Listener(int fd) noexcept : fd_(fd) {}
-  ~Listener() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Listener(const Listener&) = delete;
-  Listener& operator=(const Listener&) = delete;
-
-  std::error_code adopt(Engine& engine) noexcept {
-    if (auto ec = engine.adopt(fd_, socket_)) return ec;
-    fd_ = -1;
-    return {};
+  // Takes the engine's listener from the context at the worker's start.
+  std::error_code take(const WorkerContext& context) noexcept {
+    socket_ = context.listener();
+    return socket_.valid() ? std::error_code() : std::make_error_code(std::errc::bad_file_descriptor);
   }
   Socket socket() const noexcept { return socket_; }
   bool open() const noexcept { return socket_.valid(); }
@@ -56,7 +53,6 @@ class Listener {
   }
 
  private:
-  int fd_;
   Socket socket_;
 };
 
