@@ -521,7 +521,8 @@ def case_sigkill_clients():
         kill_clients_mid_download(server, name, clients)
         base = settled_fd_count(server.proc.pid)
         print(f"sigkill ({cli_e2e.ARGS.backend}): fds {start} at start, {base} after the first round")
-        expect(base <= start + 2 * clients, f"fds {start} -> {base} after the first round: more than its pipes")
+        # Plus one: serve's open-file cache keeps the downloaded file open.
+        expect(base <= start + 2 * clients + 1, f"fds {start} -> {base} after the first round: more than its pipes")
         for round_ in range(rounds):
             during = kill_clients_mid_download(server, name, clients)
             now = settled_fd_count(server.proc.pid, until=lambda n: n == base)

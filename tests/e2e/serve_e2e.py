@@ -809,7 +809,10 @@ def case_connection_flood():
             s.close()  # RST
         expect_alive(server, "after 50 resets")
         fds_after = settled_fds(server)
-        expect(fds_after == fds_idle, f"server fds {fds_idle} before, {fds_after} after the flood")
+        # The open-file cache is per engine thread: the thread that did not
+        # answer the start-up request may now hold a.txt open too (one fd,
+        # kept by design). Anything more is a leak.
+        expect(fds_idle <= fds_after <= fds_idle + 1, f"server fds {fds_idle} before, {fds_after} after the flood")
         expect(server.stop() == 0, "exit after the flood")
 
 
