@@ -148,6 +148,47 @@ BOOST_FIXTURE_TEST_CASE(small_messages_through_relays_never_stall, EngineFixture
   }
 }
 
+// Engine::wait_readable: completes only once the socket has something to
+// read, takes nothing from the pool, and ends with operation_canceled when
+// its socket is closed.
+BOOST_FIXTURE_TEST_CASE(wait_readable_waits_for_bytes_and_holds_no_buffer, EngineFixture) {
+  HalfPair p = half_pair(engine());
+  struct St {
+    int calls = 0;
+    std::error_code ec;
+  };
+  St& st = state<St>();
+  const std::uint32_t ops_before = engine().slot_usage().op_slots_in_use;
+  BOOST_REQUIRE(engine().wait_readable(p.sock, [s = &st](std::error_code ec) {
+    ++s->calls;
+    s->ec = ec;
+  }));
+  for (int i = 0; i < 10; ++i) engine().run_once(std::chrono::milliseconds(5));
+  BOOST_CHECK_EQUAL(st.calls, 0);  // nothing to read yet
+  BOOST_CHECK_EQUAL(engine().slot_usage().op_slots_in_use, ops_before + 1);
+  std::vector<Buffer> all;  // every send buffer is still in the pool
+  while (Buffer b = engine().acquire_buffer()) all.push_back(std::move(b));
+  BOOST_CHECK_EQUAL(all.size(), send_buffer_count());
+  all.clear();
+  BOOST_REQUIRE(::send(p.peer.get(), "x", 1, MSG_NOSIGNAL) == 1);
+  RX_REQUIRE_UNTIL(engine(), st.calls == 1, short_deadline);
+  RX_CHECK_OK(st.ec);
+  // The byte is still there to read: waiting consumed nothing.
+  char c = 0;
+  ssize_t k = -1;
+  int fd = engine().native_handle(p.sock);
+  k = ::recv(fd, &c, 1, MSG_DONTWAIT);
+  BOOST_CHECK(k == 1 && c == 'x');
+  // A wait on a socket that is closed under it ends, canceled.
+  BOOST_REQUIRE(engine().wait_readable(p.sock, [s = &st](std::error_code ec) {
+    ++s->calls;
+    s->ec = ec;
+  }));
+  engine().close(p.sock, [](std::error_code) {});
+  RX_REQUIRE_UNTIL(engine(), st.calls == 2, short_deadline);
+  BOOST_CHECK(st.ec == std::errc::operation_canceled);
+}
+
 // Idle relays must not hold what others need. A relay direction by copy used
 // to wait for its next bytes in a read that held a send buffer: 128 idle
 // relays (64 by splice, each direction holding a pipe for its whole life)

@@ -10,13 +10,31 @@ namespace {
 // The thresholds `automatic` uses. ringxfer-perf's `file` scenario measures
 // every strategy by size on both backends; update these from its report.
 struct AutoThresholds {
-  // file -> socket below this: read into one pool buffer and send it with the
-  // header in one sendmsg (2 syscalls or SQEs in all). A splice needs a pipe
-  // and two splices per chunk (file -> pipe -> socket) and cannot carry the
-  // header, so below one pool buffer the copy wins; stop 4's micro benchmark
-  // measured 1 SQE per 16 KiB send on io_uring against 81 syscalls per MiB on
-  // epoll, i.e. the per-chunk syscall, not the copy, dominates small bodies.
-  std::size_t file_copy_below_bytes = 64 * 1024;
+  // file -> socket: read into pool buffers (fixed buffers on io_uring) and
+  // send them below file_splice_from_bytes and from file_copy_from_bytes up;
+  // splice in between (io_uring; sendfile(2) on epoll). Measured with
+  // `ringxfer serve` under wrk -t1 -c16 (serve on CPU 0, wrk on CPU 1), 3
+  // alternated rounds of 2 s per size, this table's earlier bands (splice or
+  // sendfile from 64 KiB up) against copy at every size from 64 KiB, req/s
+  // per round (2026-12-01, kernel 6.18, a 2-vCPU VM at load average ~20:
+  // ratios only):
+  //
+  //   size    io_uring splice / copy              epoll sendfile / copy
+  //   64K     4451 5239 4358 / 1533 1161 1384     (sendfile both: 1953-2270 / 1629-1806)
+  //   1M       505  413  707 /  286  278  313      405  529  640 /  319  369  303
+  //   2M       256  150  304 /  168  166  162      254  174  128 /  188  157  149
+  //   4M        32   26   62 /   62   85   84       55   67   69 /   91   88   85
+  //   16M      7.9 10.0  7.7 / 22.6 23.0 22.6      7.6  8.4  8.1 / 23.1 15.4 23.2
+  //
+  // (nginx 1 worker, sendfile on, in the same rounds: 64K 1675-2964, 1M
+  // 375-463, 16M 7.8-9.3.) Below one pool buffer the copy carries the head
+  // in the same sendmsg; a splice needs a pipe and two splices per chunk and
+  // runs on io-wq on io_uring. For large bodies the copy's 64 KiB sends keep
+  // the socket full where splice and sendfile move page-sized pieces. The
+  // file_transfer rows of ringxfer-micro (sender and receiver on one thread)
+  // put copy ahead from 1 MiB; under a real client it is ahead from 4 MiB.
+  std::size_t file_splice_from_bytes = 64 * 1024;
+  std::size_t file_copy_from_bytes = 4 * 1024 * 1024;
   // memory -> socket zero-copy only at or above this, and never by default:
   // over loopback the kernel copies zero-copy pages (zc_copied_ratio 1.00
   // measured in stop 4), and send_zc ran at 0.82x plain send at 64 KiB on
@@ -75,8 +93,10 @@ Strategy choose_strategy(Source::Kind source, Sink::Kind sink, std::size_t lengt
       case K::memory:
         return to_socket && thresholds.memory_zerocopy ? Strategy::zerocopy : Strategy::copy;
       case K::file:
-        if (to_socket && length < thresholds.file_copy_below_bytes) return Strategy::copy;
-        if (to_socket && backend_sendfile) return Strategy::sendfile;
+        if (!to_socket) return backend_splice ? Strategy::splice : Strategy::copy;  // file -> file: not measured here
+        if (length < thresholds.file_splice_from_bytes) return Strategy::copy;
+        if (length != until_eof && length >= thresholds.file_copy_from_bytes) return Strategy::copy;
+        if (backend_sendfile) return Strategy::sendfile;
         return backend_splice ? Strategy::splice : Strategy::copy;
       case K::socket:
         if (to_socket && !thresholds.relay_splice) return Strategy::copy;
