@@ -27,6 +27,12 @@ enum class Feature : std::uint8_t {
   fixed_buffers,     // registered buffers                -> plain buffers
   defer_taskrun,     // SINGLE_ISSUER|DEFER_TASKRUN       -> COOP_TASKRUN, then none
   splice,            // IORING_OP_SPLICE / splice(2)      -> copy through a pool buffer
+  // Multishot accept straight into the fixed-file table (IORING_FILE_INDEX_ALLOC,
+  // kernel >= 6.0; native_handle() needs IORING_OP_FIXED_FD_INSTALL, 6.8): an
+  // accepted connection and its close cost no io_uring_register call. The upper
+  // half of the fd slots is then the kernel's to allocate for accepted
+  // connections, the lower half holds everything else.
+  accept_direct,     //                                   -> accept a plain fd, register it
   count_
 };
 inline constexpr int feature_count = static_cast<int>(Feature::count_);

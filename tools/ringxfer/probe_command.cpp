@@ -32,7 +32,8 @@ constexpr std::string_view probe_usage =
     "  --backend NAME     auto, io_uring or epoll (overrides RINGXFER_BACKEND)\n"
     "  --disable LIST     comma list of features to treat as off, added to\n"
     "                     RINGXFER_DISABLE: send_zc, multishot_accept, multishot_recv,\n"
-    "                     buf_ring, fixed_files, fixed_buffers, defer_taskrun, splice, all\n"
+    "                     buf_ring, fixed_files, fixed_buffers, defer_taskrun, splice,\n"
+    "                     accept_direct, all\n"
     "  -h, --help         this text\n";
 
 struct ProbeArgs {
