@@ -106,7 +106,7 @@ class FdTable {
   std::uint32_t in_use() const noexcept { return in_use_; }
   // Direct slots in use, and whether every one the kernel may allocate is.
   std::uint32_t direct_in_use() const noexcept { return direct_in_use_; }
-  bool direct_full() const noexcept { return direct_in_use_ == direct_.capacity(); }
+  bool direct_full() const noexcept { return direct_.capacity() > 0 && direct_in_use_ == direct_.capacity(); }
   std::uint32_t direct_first() const noexcept { return direct_first_; }
   void set_use_fixed(bool on) noexcept { use_fixed_ = on; }
   // Hands slots [first, capacity()) to the kernel. Before the first insert.
