@@ -98,13 +98,17 @@ void EngineCore::on_accept(Op* op, const Completion& c) noexcept {
     FdRef ref;
     if (caps_.accept_direct) {
       if (register_direct(std::uint32_t(c.result), ref)) {
-        // Not a slot the table can take (cannot happen with a sane kernel):
-        // close the direct descriptor, no one else will.
+        // Not a slot the table can take (out of memory for its slab; a
+        // kernel that breaks its own table): close the direct descriptor, no
+        // one else will -- unless the slot names a live one of ours.
         ++stats_.accepts_refused;
-        Request close;
-        close.opcode = Opcode::close;
-        close.fd = Target{-1, c.result};
-        backend_->submit(close);
+        std::uint32_t slot = std::uint32_t(c.result);
+        if (!fds_.exists(slot) || !fds_.at(slot).holds_file()) {
+          Request close;
+          close.opcode = Opcode::close;
+          close.fd = Target{-1, c.result};
+          backend_->submit(close);
+        }
       } else {
         Outcome outcome;
         outcome.socket = Socket{ref};
