@@ -25,7 +25,9 @@ struct Op;  // engine/core/op.hpp; opaque to backends
 class BufferPool;
 
 enum class Opcode : std::uint8_t {
-  accept,     // fd: listener. result: new fd. multishot: one completion per connection
+  accept,     // fd: listener. result: new fd. multishot: one completion per connection.
+              // direct (caps.accept_direct): result is the fixed-table index the kernel
+              // allocated (in [caps.direct_first, table end)); the connection has no fd
   connect,    // fd, addr/len = sockaddr
   poll_in,    // fd: completes (result > 0) once the fd is readable, at eof or on an error;
               // lets core wait for data without holding a receive buffer
@@ -46,12 +48,13 @@ enum class Opcode : std::uint8_t {
   cancel,     // target_op/target_tag: the request to cancel. No completion of its own
   cancel_fd,  // fd: every request on this fd. No completion of its own
   shutdown,   // fd, flags = how
-  close,      // fd (the raw fd; fixed slot already detached)
+  close,      // fd: the raw fd (fixed slot already detached); or, fd.fd < 0, the
+              // direct descriptor fd.fixed_slot (IORING_OP_CLOSE with file_index)
 };
 
 // A file descriptor as a backend should name it.
 struct Target {
-  int fd = -1;          // the raw fd (always valid)
+  int fd = -1;          // the raw fd (-1: a direct descriptor with no fd installed)
   int fixed_slot = -1;  // >= 0: registered in the backend's fixed-file table at this slot
 };
 
@@ -74,6 +77,7 @@ struct Request {
   // (they must reach the kernel in one submit); 0 = a pair, or no link.
   std::uint8_t chain_length = 0;
   bool use_buf_ring = false;   // recv: the backend picks the buffer (only if caps.buf_ring)
+  bool direct = false;         // accept: into the fixed table (only if caps.accept_direct)
   // write into a FIFO: run it where a broken pipe cannot signal the engine's
   // thread (io_uring: IOSQE_ASYNC, so io-wq issues it; epoll: SIGPIPE shield).
   bool fifo = false;
@@ -119,6 +123,11 @@ struct Capabilities {
   // splice in -(hardlink)-> drain (Request::hardlink, chain_length 3).
   bool poll_first_splice = false;
   bool sendfile = false;       // Opcode::sendfile
+  // accept may allocate fixed-table slots itself (IORING_FILE_INDEX_ALLOC):
+  // slots [direct_first, fd_slots) are the kernel's, attach_fd takes only
+  // slots below direct_first. install_fd() works.
+  bool accept_direct = false;
+  std::uint32_t direct_first = 0;
   // Core makes every fd it creates or adopts O_NONBLOCK (epoll needs it). io_uring
   // wants blocking fds: it polls sockets itself, and a splice on an O_NONBLOCK
   // pipe would hand -EAGAIN back instead of waiting.
@@ -139,6 +148,13 @@ class Backend {
   virtual std::error_code attach_fd(std::uint32_t slot, int fd, bool is_socket) noexcept = 0;
   // Slot `slot` is being emptied (after a cancel_fd for it was submitted).
   virtual void detach_fd(std::uint32_t slot, int fd) noexcept = 0;
+  // caps.accept_direct only, on the thread that runs the loop: a process fd
+  // for the direct descriptor in `slot` (IORING_OP_FIXED_FD_INSTALL, waited
+  // for: one io_uring_enter). The caller owns the fd. -1 on failure.
+  virtual int install_fd(std::uint32_t slot) noexcept {
+    (void)slot;
+    return -1;
+  }
 
   // The pool's memory exists: register it as fixed buffers if possible and set
   // up the receive buffers (ids [0, pool.recv_count())) as the backend's

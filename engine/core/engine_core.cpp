@@ -71,6 +71,7 @@ EngineCore::EngineCore(EngineOptions options)
   backend_ = select_backend(options_, features_, stats_);
   caps_ = backend_->capabilities();
   fds_.set_use_fixed(caps_.fixed_files);
+  if (caps_.accept_direct) fds_.set_direct_first(caps_.direct_first);
 
   pool_ = std::make_unique<BufferPool>(options_.buffer_count, options_.recv_buffer_count,
                                        options_.buffer_size_bytes);
@@ -98,6 +99,7 @@ EngineCore::EngineCore(EngineOptions options)
   if (caps_.fixed_buffers) active.add(Feature::fixed_buffers);
   if (caps_.splice) active.add(Feature::splice);
   if (caps_.msg_ring) active.add(Feature::msg_ring);
+  if (caps_.accept_direct) active.add(Feature::accept_direct);
   if (features_.setup_mode.find("defer_taskrun") != std::string::npos) active.add(Feature::defer_taskrun);
   features_.active = active;
   features_.buffers_registered = caps_.fixed_buffers;
@@ -119,9 +121,9 @@ EngineCore::~EngineCore() {
   }
   // Every fd goes too, each once nothing in flight names it: a zero-copy
   // notification comes only when its socket lets go of the pages.
-  for (std::uint32_t i = 0; i < fds_.allocated(); ++i) {
-    if (fds_.at(i).fd >= 0 && !fds_.at(i).closing) retire_slot(i, nullptr);
-  }
+  fds_.for_each_slot([this](std::uint32_t i) {
+    if (fds_.at(i).holds_file() && !fds_.at(i).closing) retire_slot(i, nullptr);
+  });
   // Wait for requests, not for zero-copy notifications: those name no memory
   // we free (the kernel holds its own references to the pages until the
   // socket lets go of them, which a peer that never reads may put off for
@@ -147,9 +149,9 @@ EngineCore::~EngineCore() {
     backend_.reset();
     abandon_all();
   }
-  for (std::uint32_t i = 0; i < fds_.allocated(); ++i) {
-    if (fds_.at(i).fd >= 0) close_slot_now(i);
-  }
+  fds_.for_each_slot([this](std::uint32_t i) {
+    if (fds_.at(i).holds_file()) close_slot_now(i);
+  });
   backend_.reset();  // the ring goes before the memory registered with it
   // A Buffer lease may outlive the Engine: the pool then stays until the
   // last lease is dropped, and no longer calls back into the engine.
@@ -341,7 +343,7 @@ void EngineCore::finish(Op* op, Outcome& outcome) noexcept {
   if (op->kind == OpKind::release) outcome.fd = std::exchange(op->released_fd, -1);
   op->handler_done = true;
   ++stats_.ops_completed;
-  if (op->kind == OpKind::recv && op->handle.slot < fds_.allocated() && fds_.at(op->handle.slot).receiver == op) {
+  if (op->kind == OpKind::recv && fds_.exists(op->handle.slot) && fds_.at(op->handle.slot).receiver == op) {
     fds_.at(op->handle.slot).receiver = nullptr;  // the read side is free again
   }
   if (op->kind == OpKind::splice) --splices_running_;
@@ -429,6 +431,16 @@ std::error_code EngineCore::register_fd(int fd, bool is_socket, FdRef& out) noex
   return {};
 }
 
+std::error_code EngineCore::register_direct(std::uint32_t slot, FdRef& out) noexcept {
+  Op* reclaimed_from = nullptr;
+  if (!fds_.insert_direct(slot, reclaimed_from)) return make_error_code(error::no_free_fd_slot);
+  // The slot's previous close ran (the kernel reused the slot) but its
+  // completion is still on the way: it must not free the slot again.
+  if (reclaimed_from != nullptr) reclaimed_from->close_slot = invalid_slot;
+  out = fds_.ref(slot);
+  return {};
+}
+
 std::error_code EngineCore::adopt(int fd, bool is_socket, FdRef& out) noexcept {
   if (fd < 0) return std::make_error_code(std::errc::bad_file_descriptor);
   int flags = ::fcntl(fd, F_GETFL);
@@ -485,17 +497,30 @@ std::error_code EngineCore::listen(const Address& address, const ListenOptions& 
 }
 
 std::error_code EngineCore::local_address(FdRef handle, Address& out) const noexcept {
-  const FdSlot* s = fds_.lookup(handle);
-  if (s == nullptr) return std::make_error_code(std::errc::bad_file_descriptor);
+  int fd = native_handle(handle);
+  if (fd < 0) {
+    return fds_.lookup(handle) == nullptr ? std::make_error_code(std::errc::bad_file_descriptor)
+                                          : std::make_error_code(std::errc::operation_not_supported);
+  }
   socklen_t len = sizeof(sockaddr_storage);
-  if (::getsockname(s->fd, out.data(), &len) != 0) return errno_code();
+  if (::getsockname(fd, out.data(), &len) != 0) return errno_code();
   out.set_size(len);
   return {};
 }
 
 int EngineCore::native_handle(FdRef handle) const noexcept {
   const FdSlot* s = fds_.lookup(handle);
-  return s == nullptr ? -1 : s->fd;
+  if (s == nullptr) return -1;
+  if (s->fd < 0 && s->direct) {
+    // A direct descriptor has no process fd: install one for it, once, and
+    // keep it with the slot (closed with it). The table and the backend are
+    // the engine's own state, not the caller's: const_cast is the lazy cache.
+    auto* self = const_cast<EngineCore*>(this);
+    int fd = self->backend_->install_fd(handle.slot);
+    if (fd >= 0) self->fds_.at(handle.slot).fd = fd;
+    return fd;
+  }
+  return s->fd;
 }
 
 void EngineCore::close_slot_now(std::uint32_t slot) noexcept {
@@ -504,7 +529,7 @@ void EngineCore::close_slot_now(std::uint32_t slot) noexcept {
   if (s.registered && backend_) backend_->detach_fd(slot, fd);
   if (!s.closing) fds_.retire(slot);
   fds_.free(slot);
-  ::close(fd);
+  if (fd >= 0) ::close(fd);  // a direct descriptor may have none
 }
 
 void EngineCore::pin_handles(Op* op) noexcept {
@@ -542,6 +567,10 @@ void EngineCore::finalize_slot(std::uint32_t slot) noexcept {
   // slot's next fd.
   FdSlot& s = fds_.at(slot);
   int fd = s.fd;
+  if (s.direct) {
+    finalize_direct_slot(slot);
+    return;
+  }
   if (s.registered && backend_) backend_->detach_fd(slot, fd);
   s.registered = false;
   if (Op* op = s.close_op; op != nullptr && op->kind == OpKind::release && backend_) {
@@ -558,6 +587,31 @@ void EngineCore::finalize_slot(std::uint32_t slot) noexcept {
   }
   ++stats_.syscalls;
   ::close(fd);  // an engine-internal close (a failed connect): no one waits for it
+  fds_.free(slot);
+}
+
+void EngineCore::finalize_direct_slot(std::uint32_t slot) noexcept {
+  FdSlot& s = fds_.at(slot);
+  if (s.fd >= 0) {  // the fd native_handle() installed
+    ++stats_.syscalls;
+    ::close(s.fd);
+    s.fd = -1;
+  }
+  if (Op* op = s.close_op; op != nullptr && backend_) {
+    // IORING_OP_CLOSE with file_index: the kernel empties the slot, no
+    // io_uring_register. From the moment it runs the kernel may give the slot
+    // to a new connection (FdTable::insert_direct reclaims it then).
+    op->close_slot = slot;
+    s.close_submitted = true;
+    Request r;
+    r.opcode = Opcode::close;
+    r.fd = Target{-1, int(slot)};
+    submit(op, r, tag_main);
+    return;
+  }
+  // No one waits (engine-internal, destruction): empty it at once. Without
+  // a backend the ring, and the file with it, is gone already.
+  if (backend_) backend_->detach_fd(slot, -1);
   fds_.free(slot);
 }
 

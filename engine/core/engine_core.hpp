@@ -133,6 +133,9 @@ class EngineCore {
   void finalize_slot(std::uint32_t slot) noexcept;
   // release(): the emptied slot's fd goes to `op` instead of being closed.
   void hand_over_slot(std::uint32_t slot, Op* op) noexcept;
+  void finalize_direct_slot(std::uint32_t slot) noexcept;  // finalize_slot for a direct descriptor
+  // A connection the kernel accepted into fixed slot `slot` (caps.accept_direct).
+  std::error_code register_direct(std::uint32_t slot, FdRef& out) noexcept;
   void pin_handles(Op* op) noexcept;    // at submit: the op's requests name these slots
   void unpin_handles(Op* op) noexcept;  // the op can no longer have a request naming them
   std::error_code register_fd(int fd, bool is_socket, FdRef& out) noexcept;
@@ -144,7 +147,7 @@ class EngineCore {
   // recv() claims its socket's read side until it ends (engine.hpp): true if
   // one runs on `handle` (a valid handle).
   bool receive_running(FdRef handle) const noexcept {
-    const Op* r = fds_.at(handle.slot).receiver;
+    const Op* r = fds_.at(handle.slot).receiver;  // handle is valid: its slot exists
     return r != nullptr && r->handle == handle;
   }
 

@@ -2,7 +2,16 @@
 
 namespace ringxfer::detail {
 
-FdTable::FdTable(std::uint32_t capacity) : slots_(capacity) {}
+FdTable::FdTable(std::uint32_t capacity) : slots_(capacity), direct_(0), direct_first_(capacity) {}
+
+void FdTable::set_direct_first(std::uint32_t first) noexcept {
+  std::uint32_t total = capacity();
+  if (first > total) first = total;
+  slots_ = SlabArray<FdSlot, slab_slots>(first);
+  direct_ = SlabArray<FdSlot, slab_slots>(total - first);
+  direct_first_ = first;
+  free_head_ = invalid_slot;
+}
 
 bool FdTable::grow() noexcept {
   std::uint32_t first = slots_.size();
@@ -31,10 +40,40 @@ std::uint32_t FdTable::insert(int fd, bool is_socket) noexcept {
   return slot;
 }
 
+bool FdTable::insert_direct(std::uint32_t slot, Op*& reclaimed_from) noexcept {
+  reclaimed_from = nullptr;
+  if (slot < direct_first_ || slot - direct_first_ >= direct_.capacity()) return false;
+  // The kernel picks from its whole range: allocate the slabs up to this one
+  // (a slab at a time, as insert() does).
+  while (slot - direct_first_ >= direct_.size()) {
+    if (!direct_.grow()) return false;
+  }
+  FdSlot& s = at(slot);
+  if (s.holds_file()) {
+    // Only a descriptor whose close the kernel already ran can be in a slot
+    // the kernel hands out again.
+    if (!s.close_submitted) return false;
+    reclaimed_from = s.close_op;
+    free(slot);
+  }
+  s.fd = -1;
+  s.direct = true;
+  s.is_socket = true;
+  s.is_fifo = false;
+  s.registered = true;
+  s.closing = false;
+  s.close_submitted = false;
+  s.pins = 0;
+  s.close_op = nullptr;
+  ++in_use_;
+  ++direct_in_use_;
+  return true;
+}
+
 FdSlot* FdTable::lookup(FdRef ref) noexcept {
-  if (ref.slot >= slots_.size()) return nullptr;
+  if (!exists(ref.slot)) return nullptr;
   FdSlot& s = at(ref.slot);
-  return (s.fd >= 0 && !s.closing && s.generation == ref.generation) ? &s : nullptr;
+  return (s.holds_file() && !s.closing && s.generation == ref.generation) ? &s : nullptr;
 }
 
 const FdSlot* FdTable::lookup(FdRef ref) const noexcept {
@@ -52,12 +91,19 @@ void FdTable::free(std::uint32_t slot) noexcept {
   s.fd = -1;
   s.registered = false;
   s.closing = false;
+  s.close_submitted = false;
   s.close_op = nullptr;
   s.receiver = nullptr;
   s.writer = s.write_head = s.write_tail = nullptr;
+  --in_use_;
+  if (s.direct) {
+    // The kernel's slot: it allocates it again, not the free list.
+    s.direct = false;
+    --direct_in_use_;
+    return;
+  }
   s.next_free = free_head_;
   free_head_ = slot;
-  --in_use_;
 }
 
 }  // namespace ringxfer::detail

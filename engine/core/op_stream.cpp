@@ -49,6 +49,7 @@ void EngineCore::submit_accept(Op* op) noexcept {
   r.opcode = Opcode::accept;
   r.fd = target_of(op->handle);
   r.multishot = caps_.multishot_accept;
+  r.direct = caps_.accept_direct;
   r.flags = SOCK_CLOEXEC | (caps_.nonblocking_fds ? SOCK_NONBLOCK : 0);
   submit(op, r, tag_main);
 }
@@ -95,7 +96,29 @@ void EngineCore::on_accept(Op* op, const Completion& c) noexcept {
     op->paused = false;
   } else if (c.result >= 0) {
     FdRef ref;
-    if (std::error_code ec = register_fd(c.result, true, ref)) {
+    if (caps_.accept_direct) {
+      if (register_direct(std::uint32_t(c.result), ref)) {
+        // Not a slot the table can take (out of memory for its slab; a
+        // kernel that breaks its own table): close the direct descriptor, no
+        // one else will -- unless the slot names a live one of ours.
+        ++stats_.accepts_refused;
+        std::uint32_t slot = std::uint32_t(c.result);
+        if (!fds_.exists(slot) || !fds_.at(slot).holds_file()) {
+          Request close;
+          close.opcode = Opcode::close;
+          close.fd = Target{-1, c.result};
+          backend_->submit(close);
+        }
+      } else {
+        Outcome outcome;
+        outcome.socket = Socket{ref};
+        op->handler(outcome);
+        // Every slot the kernel may allocate is taken: the next connection
+        // would be accepted only to be dropped (ENFILE). Leave it in the
+        // backlog instead, as with EMFILE.
+        if (fds_.direct_full() && !op->cancel_requested) pause_accept(op);
+      }
+    } else if (std::error_code ec = register_fd(c.result, true, ref)) {
       // No fd slot for it: the connection is refused (closed), and the
       // accept pauses until slots may have come back.
       ++stats_.syscalls;

@@ -15,6 +15,7 @@ constexpr std::string_view feature_names[] = {
     "send_zc", "multishot_accept", "multishot_recv", "buf_ring",
     "fixed_files", "fixed_buffers", "defer_taskrun", "splice",
     "msg_ring",
+    "accept_direct",
 };
 static_assert(std::size(feature_names) == std::size_t(feature_count));
 

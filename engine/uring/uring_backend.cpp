@@ -28,6 +28,7 @@
 #include "core/buffer_pool.hpp"
 #include "core/op.hpp"
 #include "ringxfer/error.hpp"
+#include "uring/direct_files.hpp"
 #include "uring/uring_setup.hpp"
 
 namespace ringxfer::detail {
@@ -40,6 +41,7 @@ constexpr std::uint64_t msg_token = 2;     // a wake-up another engine sent by I
 // A refused MSG_RING (the source's CQE; successes are skipped): user_data is
 // the target backend's address with these low bits, which no Op tag uses.
 constexpr std::uint64_t msg_refused_tag = 63;
+constexpr std::uint64_t install_token = 3; // install_fd()'s FIXED_FD_INSTALL, waited for in place
 constexpr unsigned buffer_group = 0;
 constexpr std::uint64_t tag_mask = op_alignment - 1;
 
@@ -56,6 +58,7 @@ class alignas(64) UringBackend final : public Backend {
   const Capabilities& capabilities() const noexcept override { return caps_; }
   std::error_code attach_fd(std::uint32_t slot, int fd, bool is_socket) noexcept override;
   void detach_fd(std::uint32_t slot, int fd) noexcept override;
+  int install_fd(std::uint32_t slot) noexcept override;
   std::error_code attach_buffers(BufferPool& pool) noexcept override;
   void recycle_recv_buffer(std::uint32_t id) noexcept override;
   void submit(const Request& request) noexcept override;
@@ -139,6 +142,9 @@ class alignas(64) UringBackend final : public Backend {
   // The ring is enabled and takes IORING_OP_MSG_RING from other rings (a
   // disabled ring refuses them with EBADFD).
   std::atomic<bool> takes_messages_{false};
+  // install_fd(): the FIXED_FD_INSTALL result once its CQE is seen.
+  bool install_done_ = false;
+  int install_result_ = 0;
   BufferPool* pool_ = nullptr;
   io_uring_buf_ring* buf_ring_ = nullptr;
   std::size_t buf_ring_bytes_ = 0;
@@ -179,6 +185,7 @@ std::error_code UringBackend::init() noexcept {
     int r = io_uring_register_files_sparse(&ring_, options_.fd_slots);
     ++stats_.syscalls;
     caps_.fixed_files = r == 0;
+    if (caps_.fixed_files) setup_accept_direct(ring_, options_.fd_slots, off, caps_, stats_.syscalls);
   }
 
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
@@ -240,6 +247,34 @@ void UringBackend::detach_fd(std::uint32_t slot, int) noexcept {
   // no longer be trusted with this slot, so that is a fault, not a shrug.
   int r = io_uring_register_files_update(&ring_, slot, &none, 1);
   if (r < 0) refused(r);
+}
+
+int UringBackend::install_fd(std::uint32_t slot) noexcept {
+  // Only the thread that runs the ring may enter it (SINGLE_ISSUER, the
+  // registered ring fd), and a direct descriptor exists only once it ran:
+  // anywhere else there is no fd to give.
+  if (!owned_ || fault_ || std::this_thread::get_id() != owner_) return -1;
+  io_uring_sqe* sqe = get_sqe();
+  prep_fixed_fd_install(sqe, slot);
+  io_uring_sqe_set_data64(sqe, install_token);
+  ++stats_.sqes;
+  install_done_ = false;
+  // Submit (with whatever handlers queued before) and wait for this one CQE;
+  // the others that come with it are parked for core's next wait(), in order.
+  while (!install_done_ && !fault_) {
+    ++stats_.syscalls;
+    ++stats_.enter_calls;
+    if (!entered(io_uring_submit_and_wait(&ring_, 1))) break;
+    note_overflow();
+    io_uring_cqe* cqe = nullptr;
+    while (io_uring_cq_ready(&ring_) > 0 && io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe != nullptr) {
+      Completion c;
+      if (translate(*cqe, c)) parked_.push_back(c);  // rare path; may grow past the reserve
+      io_uring_cqe_seen(&ring_, cqe);
+      ++stats_.cqes;
+    }
+  }
+  return install_done_ && install_result_ >= 0 ? install_result_ : -1;
 }
 
 std::error_code UringBackend::attach_buffers(BufferPool& pool) noexcept {
@@ -434,7 +469,8 @@ void UringBackend::submit(const Request& r) noexcept {
   int fd = r.fd.fd;
   switch (r.opcode) {
     case Opcode::accept:
-      if (r.multishot) io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, r.flags);
+      if (r.direct) prep_accept_direct(sqe, fd, r.multishot, r.flags);
+      else if (r.multishot) io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, r.flags);
       else io_uring_prep_accept(sqe, fd, nullptr, nullptr, r.flags);
       use_fd(sqe, r.fd);
       break;
@@ -510,14 +546,21 @@ void UringBackend::submit(const Request& r) noexcept {
       // slot (a register call takes effect at once); a slot-keyed cancel
       // then finds nothing and the requests it should end wait forever. The
       // raw fd stays open until the close SQE queued after this one.
-      io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+      // A direct descriptor without an installed fd has only its slot;
+      // its slot is emptied by a close SQE queued after this one.
+      if (fd < 0 && r.fd.fixed_slot >= 0) {
+        io_uring_prep_cancel_fd(sqe, r.fd.fixed_slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+      } else {
+        io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+      }
       break;
     case Opcode::shutdown:
       io_uring_prep_shutdown(sqe, fd, r.flags);
       use_fd(sqe, r.fd);
       break;
     case Opcode::close:
-      io_uring_prep_close(sqe, fd);
+      if (fd < 0 && r.fd.fixed_slot >= 0) io_uring_prep_close_direct(sqe, unsigned(r.fd.fixed_slot));
+      else io_uring_prep_close(sqe, fd);
       break;
     case Opcode::sendfile:  // caps.sendfile is false: core never asks
       io_uring_prep_nop(sqe);
@@ -564,6 +607,11 @@ bool UringBackend::translate(const io_uring_cqe& cqe, Completion& c) noexcept {
     // ring gone disabled): ring its eventfd, unconditionally -- its pending
     // flag is ours, set when the message was queued.
     reinterpret_cast<UringBackend*>(ud & ~tag_mask)->ring_eventfd();
+    return false;
+  }
+  if (ud == install_token) {
+    install_done_ = true;
+    install_result_ = cqe.res;
     return false;
   }
   c.op = reinterpret_cast<Op*>(ud & ~tag_mask);

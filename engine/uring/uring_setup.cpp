@@ -1,5 +1,7 @@
 #include "uring/uring_setup.hpp"
 
+#include "uring/direct_files.hpp"
+
 #include <sys/mman.h>
 #include <sys/utsname.h>
 
@@ -120,6 +122,7 @@ void list_opcodes(io_uring& ring, Features& f) {
         {"TIMEOUT", IORING_OP_TIMEOUT},     {"ASYNC_CANCEL", IORING_OP_ASYNC_CANCEL},
         {"SHUTDOWN", IORING_OP_SHUTDOWN},   {"CLOSE", IORING_OP_CLOSE},
         {"MSG_RING", IORING_OP_MSG_RING},
+        {"FIXED_FD_INSTALL", op_fixed_fd_install},
     };
     for (const Op& op : used) f.opcodes.push_back({op.name, io_uring_opcode_supported(probe, op.opcode) != 0});
     io_uring_free_probe(probe);
@@ -166,6 +169,9 @@ void probe_uring(const EngineOptions& options, Features& f) {
 
   Capabilities caps = native_capabilities(ring, options.disabled);
   if (caps.fixed_files) caps.fixed_files = io_uring_register_files_sparse(&ring, 16) == 0;
+  std::uint64_t syscalls = 0;
+  setup_accept_direct(ring, 16, options.disabled, caps, syscalls);
+  if (caps.accept_direct) f.active.add(Feature::accept_direct);
   if (caps.send_zc) f.active.add(Feature::send_zc);
   if (caps.multishot_accept) f.active.add(Feature::multishot_accept);
   if (caps.multishot_recv && caps.buf_ring) f.active.add(Feature::multishot_recv);

@@ -238,9 +238,17 @@ class Engine {
   /// always. The fd's mode is set as for adopt(). On error nothing is left
   /// open and `out` is unchanged.
   std::error_code listen(const Address& address, Socket& out, const ListenOptions& options) noexcept;
+  // local_address() of an accepted socket costs what native_handle() does.
   std::error_code local_address(FdRef handle, Address& out) const noexcept;
   // The fd behind a handle, or -1 if the handle is stale. For setsockopt and
-  // the like; the engine still owns it.
+  // the like; the engine still owns it. With Feature::accept_direct an accepted
+  // socket lives only in io_uring's fixed-file table: the first call installs
+  // an fd for it (IORING_OP_FIXED_FD_INSTALL: one io_uring_enter, waited for),
+  // which then stays until close (one close(2) more). Call it from the thread
+  // that runs the engine (elsewhere it gives -1 for such a socket). Options
+  // set on the listener before accept() (TCP_NODELAY, buffer sizes) are
+  // inherited by accepted sockets and cost nothing per connection; or disable
+  // accept_direct when every connection needs its fd.
   int native_handle(FdRef handle) const noexcept;
   // A buffer from the pool for send_zc/read/write; empty when none is free.
   Buffer acquire_buffer() noexcept;

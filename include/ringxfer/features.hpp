@@ -32,6 +32,13 @@ enum class Feature : std::uint8_t {
   defer_taskrun,     ///< SINGLE_ISSUER|DEFER_TASKRUN       -> COOP_TASKRUN, then none
   splice,            ///< IORING_OP_SPLICE / splice(2)      -> copy through a pool buffer
   msg_ring,          ///< IORING_OP_MSG_RING doorbell between engines -> eventfd write(2)
+  /// Multishot accept straight into the fixed-file table (IORING_FILE_INDEX_ALLOC,
+  /// kernel >= 6.0; native_handle() needs IORING_OP_FIXED_FD_INSTALL, 6.8): an
+  /// accepted connection and its close cost no io_uring_register call. The upper
+  /// half of the fd slots is then the kernel's to allocate for accepted
+  /// connections, the lower half holds everything else. Fallback: accept a
+  /// plain fd and register it.
+  accept_direct,
   count_  ///< not a feature: the number of features
 };
 /// How many Feature values there are.

@@ -21,7 +21,10 @@ struct EngineOptions {
 
   /// FdTable capacity (the registered-file table on io_uring). 0: the process's
   /// RLIMIT_NOFILE soft limit (it cannot hold more fds; a server raises that
-  /// limit first, as nginx's worker_rlimit_nofile does), at most 2^20.
+  /// limit first, as nginx's worker_rlimit_nofile does), at most 2^20. With
+  /// Feature::accept_direct the upper half is for accepted connections (the
+  /// kernel allocates them there, and they hold no process fd), the lower half
+  /// for everything else (listeners, connects, files, adopted fds).
   std::uint32_t fd_slots = 0;
   /// Operations in flight at most. 0: 4 x fd_slots, at least 4096. Both tables
   /// are allocated in slabs as they fill, so a large capacity costs nothing

@@ -29,6 +29,7 @@ namespace ringxfer::perf {
 void register_stream_benchmarks();
 void register_op_benchmarks();
 void register_transfer_benchmarks();
+void register_accept_benchmarks();
 }  // namespace ringxfer::perf
 
 namespace {
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
   perf::register_stream_benchmarks();
   perf::register_op_benchmarks();
   perf::register_transfer_benchmarks();
+  perf::register_accept_benchmarks();
   // nullptr (json, csv): Google Benchmark's own reporter for that format.
   benchmark::RunSpecifiedBenchmarks(reporter.get());
   benchmark::Shutdown();

@@ -128,9 +128,7 @@ class EchoWorker final : public Worker {
     c->socket = s;
     ++counters_.connections_accepted;
     ++counters_.connections_open;
-    // Small echoes go out at once instead of waiting for the previous ACK.
-    int one = 1;
-    ::setsockopt(engine_->native_handle(s), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // TCP_NODELAY comes from the listener (Listener::adopt).
     arm_recv(c);
   }
 

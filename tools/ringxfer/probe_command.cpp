@@ -33,7 +33,7 @@ constexpr std::string_view probe_usage =
     "  --disable LIST     comma list of features to treat as off, added to\n"
     "                     RINGXFER_DISABLE: send_zc, multishot_accept, multishot_recv,\n"
     "                     buf_ring, fixed_files, fixed_buffers, defer_taskrun, splice,\n"
-    "                     msg_ring, all\n"
+    "                     msg_ring, accept_direct, all\n"
     "  -h, --help         this text\n";
 
 struct ProbeArgs {

@@ -146,11 +146,10 @@ class ProxyWorker final : public Worker {
     }
     c->upstream = up;
     // Bytes go on as they come, as HAProxy does: no Nagle delay (40 ms with a
-    // delayed ACK) on small request/response traffic through the relay.
+    // delayed ACK) on small request/response traffic through the relay. The
+    // client side has TCP_NODELAY from the listener (Listener::adopt).
     const int one = 1;
-    for (Socket s : {c->client, c->upstream}) {
-      ::setsockopt(engine_->native_handle(s), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
+    ::setsockopt(engine_->native_handle(c->upstream), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     counters_.latency.record(std::uint64_t(now_ns() - c->accepted_ns));  // time to a ready relay
     RelayOptions o;
     o.strategy = options_.strategy;

@@ -260,13 +260,11 @@ class ServeWorker final : public Worker {
     c->socket = s;
     ++counters_.connections_accepted;
     ++counters_.connections_open;
-    const int fd = engine_->native_handle(s);
     // Pipelined and keep-alive responses must not wait for the previous
-    // segment's ACK (Nagle + delayed ACK); a head still joins its body
-    // (one sendmsg, or MSG_MORE).
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (log_.enabled()) peer_name(fd, c->remote);
+    // segment's ACK (Nagle + delayed ACK): TCP_NODELAY comes from the
+    // listener (Listener::adopt); a head still joins its body (one sendmsg,
+    // or MSG_MORE). The fd is asked for only when the log names the peer.
+    if (log_.enabled()) peer_name(engine_->native_handle(s), c->remote);
     header_.push(c->timer, now_ns());
     arm_recv(c);
     if (at_limit()) pause_accept();
