@@ -14,6 +14,7 @@ namespace {
 constexpr std::string_view feature_names[] = {
     "send_zc", "multishot_accept", "multishot_recv", "buf_ring",
     "fixed_files", "fixed_buffers", "defer_taskrun", "splice",
+    "recv_bundle", "buf_ring_inc",
 };
 static_assert(std::size(feature_names) == std::size_t(feature_count));
 

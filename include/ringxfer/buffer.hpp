@@ -12,6 +12,15 @@
 //
 // A lease may outlive its Engine: dropping it afterwards only releases memory
 // (the pool stays until its last lease is gone).
+//
+// Receive chunks. With incremental buffer consumption (Feature::buf_ring_inc)
+// the kernel packs small receives into one pool buffer: each recv result is a
+// lease on its own slice ("chunk") -- data() points into the pool buffer,
+// capacity() is the chunk's size, and several chunks share one index(). The
+// pool buffer goes back to the kernel once the kernel has moved past it and
+// every chunk on it is dropped, so a chunk's bytes never change while it is
+// held, whatever the order chunks are dropped in. Holding one small chunk
+// pins its whole pool buffer: copy what must live long.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -41,7 +50,8 @@ class Buffer {
   std::byte* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_bytes_; }      // bytes of payload
   std::size_t capacity() const noexcept { return capacity_bytes_; }
-  std::uint32_t index() const noexcept { return index_; }          // index in the pool (fixed-buffer index)
+  std::uint32_t index() const noexcept { return index_; }          // index in the pool (fixed-buffer index;
+                                                                    // shared by the chunks of one buffer)
   std::span<std::byte> bytes() const noexcept { return {data_, size_bytes_}; }
   std::span<std::byte> storage() const noexcept { return {data_, capacity_bytes_}; }
   // Sets the payload length; n must not exceed capacity().

@@ -27,6 +27,11 @@ enum class Feature : std::uint8_t {
   fixed_buffers,     // registered buffers                -> plain buffers
   defer_taskrun,     // SINGLE_ISSUER|DEFER_TASKRUN       -> COOP_TASKRUN, then none
   splice,            // IORING_OP_SPLICE / splice(2)      -> copy through a pool buffer
+  recv_bundle,       // IORING_RECVSEND_BUNDLE (6.10)     -> one receive buffer per recv completion
+                     //   Off unless asked for (EngineOptions::disabled starts with it): a bundle
+                     //   takes as many buffers as its socket has bytes queued, so one flooding
+                     //   socket can take the whole shared ring in one turn (measured, 6.18).
+  buf_ring_inc,      // IOU_PBUF_RING_INC (6.12)          -> every recv completion takes a whole buffer
   count_
 };
 inline constexpr int feature_count = static_cast<int>(Feature::count_);
