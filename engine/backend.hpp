@@ -100,6 +100,10 @@ enum CompletionFlag : std::uint32_t {
   completion_notif = 1u << 1,     // zero-copy notification: the buffer is free now
   completion_zc_copied = 1u << 2, // ... and the kernel copied instead of zero-copy
   completion_buffer = 1u << 3,    // buffer_id is valid (a receive buffer was used)
+  // The backend keeps using receive buffer buffer_id for later receives
+  // (incremental consumption): the bytes of this completion are only part of
+  // it, and the buffer must not be recycled yet, however many leases drop.
+  completion_buffer_more = 1u << 4,
 };
 
 struct Completion {
@@ -108,12 +112,21 @@ struct Completion {
   std::int32_t result = 0;  // >= 0 success (bytes, fd); < 0 is -errno
   std::uint32_t flags = 0;
   std::uint32_t buffer_id = 0;
+  // Where the bytes start in receive buffer buffer_id. Non-zero only when
+  // the backend packs several receives into one buffer (caps.buf_ring_inc).
+  std::uint32_t buffer_offset = 0;
 };
 
 struct Capabilities {
   bool multishot_accept = false;
   bool multishot_recv = false;
   bool buf_ring = false;       // recv may leave the buffer choice to the backend
+  // With buf_ring: one receive may fill several buffers; the backend reports
+  // each buffer as its own completion (all but the last with flag more).
+  bool recv_bundle = false;
+  // With buf_ring: receives take only the bytes they need from a buffer, so
+  // several completions share one (buffer_offset, completion_buffer_more).
+  bool buf_ring_inc = false;
   bool fixed_files = false;    // attach_fd registers into a fixed table; Target.fixed_slot usable
   bool fixed_buffers = false;  // attach_buffers registered the pool; buf_index usable
   bool send_zc = false;        // native zero-copy send with notifications

@@ -217,6 +217,19 @@ inline bool is_canceled_or_badf(const std::error_code& ec) {
   return ec == std::errc::operation_canceled || ec == std::errc::bad_file_descriptor;
 }
 
+// How many pool buffers `leases` pin. With incremental consumption
+// (Feature::buf_ring_inc) several receive chunks share one pool buffer, so
+// the memory bound is on distinct buffers, not on leases.
+template <class Leases>
+std::size_t distinct_buffers(const Leases& leases) {
+  std::vector<std::uint32_t> ids;
+  for (const ringxfer::Buffer& b : leases) {
+    if (b) ids.push_back(b.index());
+  }
+  std::sort(ids.begin(), ids.end());
+  return std::size_t(std::unique(ids.begin(), ids.end()) - ids.begin());
+}
+
 // ---- fixture -------------------------------------------------------------------
 
 // Constructs an Engine with the variant's options. Tests that need other

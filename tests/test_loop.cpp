@@ -21,13 +21,15 @@ BOOST_FIXTURE_TEST_CASE(variant_is_what_was_asked, EngineFixture) {
       [[fallthrough]];
     case Variant::io_uring:
       BOOST_CHECK(f.backend == BackendKind::io_uring);
-      BOOST_CHECK(f.disabled.empty());
+      BOOST_CHECK(f.disabled == ringxfer::EngineOptions{}.disabled);  // the defaults: recv_bundle is opt-in
       // Kernel 6.x offers all of these; the io_uring variant must use them, or
       // the suite would silently test fallbacks only.
       BOOST_CHECK_MESSAGE(f.has(Feature::send_zc), "send_zc not active: " << ringxfer::to_string(f.active));
       BOOST_CHECK_MESSAGE(f.has(Feature::multishot_recv), "multishot_recv not active");
       BOOST_CHECK_MESSAGE(f.has(Feature::multishot_accept), "multishot_accept not active");
       BOOST_CHECK_MESSAGE(f.has(Feature::buf_ring), "buf_ring not active");
+      BOOST_CHECK_MESSAGE(f.has(Feature::buf_ring_inc), "buf_ring_inc not active");
+      BOOST_CHECK_MESSAGE(!f.has(Feature::recv_bundle), "recv_bundle active although not asked for");
       BOOST_CHECK_MESSAGE(f.has(Feature::splice), "splice not active");
       break;
     case Variant::epoll:

@@ -13,6 +13,7 @@ BufferPool::BufferPool(std::uint32_t count, std::uint32_t recv_count, std::size_
   void* p = ::mmap(nullptr, total_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
   base_ = static_cast<std::byte*>(p);
+  recv_.resize(recv_count_);
   free_.reserve(count_ - recv_count_);
   for (std::uint32_t i = count_; i > recv_count_; --i) free_.push_back(i - 1);
 }
@@ -30,9 +31,28 @@ Buffer BufferPool::acquire() noexcept {
   return Buffer(this, index, data(index), buffer_size_, 0);
 }
 
-Buffer BufferPool::lease(std::uint32_t index, std::size_t size) noexcept {
+Buffer BufferPool::lease_received(std::uint32_t id, std::size_t offset, std::size_t size,
+                                  bool backend_keeps) noexcept {
+  assert(is_recv(id) && offset + size <= buffer_size_);
+  RecvState& r = recv_[id];
+  ++r.shares;
+  r.backend_keeps = backend_keeps;
   ++outstanding_;
-  return Buffer(this, index, data(index), buffer_size_, size);
+  // The chunk's capacity is its own bytes: resize() or storage() must not
+  // reach into the bytes of the chunks after it.
+  return Buffer(this, id, data(id) + offset, size, size);
+}
+
+void BufferPool::received_nothing(std::uint32_t id, bool backend_keeps) noexcept {
+  assert(is_recv(id));
+  RecvState& r = recv_[id];
+  r.backend_keeps = backend_keeps;
+  if (r.shares == 0 && !backend_keeps) on_recv_release(id);
+}
+
+Buffer BufferPool::relend(std::uint32_t index, std::byte* bytes, std::size_t capacity, std::size_t size) noexcept {
+  ++outstanding_;
+  return Buffer(this, index, bytes, capacity, size <= capacity ? size : capacity);
 }
 
 std::uint32_t BufferPool::detach(Buffer& buffer) noexcept {
@@ -62,7 +82,9 @@ void BufferPool::orphan() noexcept {
 
 void BufferPool::put_back(std::uint32_t index) noexcept {
   if (is_recv(index)) {
-    on_recv_release(index);
+    RecvState& r = recv_[index];
+    assert(r.shares > 0);
+    if (--r.shares == 0 && !r.backend_keeps) on_recv_release(index);
   } else {
     free_.push_back(index);  // cannot reallocate: capacity is count - recv_count
   }

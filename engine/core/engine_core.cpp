@@ -95,6 +95,8 @@ EngineCore::EngineCore(EngineOptions options)
   if (caps_.multishot_accept) active.add(Feature::multishot_accept);
   if (caps_.multishot_recv) active.add(Feature::multishot_recv);
   if (caps_.buf_ring) active.add(Feature::buf_ring);
+  if (caps_.buf_ring && caps_.recv_bundle) active.add(Feature::recv_bundle);
+  if (caps_.buf_ring && caps_.buf_ring_inc) active.add(Feature::buf_ring_inc);
   if (caps_.fixed_files) active.add(Feature::fixed_files);
   if (caps_.fixed_buffers) active.add(Feature::fixed_buffers);
   if (caps_.splice) active.add(Feature::splice);
@@ -335,7 +337,8 @@ void EngineCore::finish(Op* op, Outcome& outcome) noexcept {
   // read and write hand their buffer back with the result.
   if ((op->kind == OpKind::read || op->kind == OpKind::write) && op->buffer >= 0) {
     std::size_t size = op->kind == OpKind::read ? outcome.bytes : op->length;
-    outcome.buffer = pool_->lease(std::uint32_t(op->buffer), size);
+    outcome.buffer = pool_->relend(std::uint32_t(op->buffer), const_cast<std::byte*>(op->data),
+                                   op->buffer_capacity, size);
     op->buffer = -1;
   }
   // A recv ending while chunks are held hands them out first: no byte lost.
@@ -378,9 +381,12 @@ bool EngineCore::take_buffer(Op* op, Buffer& buffer) noexcept {
     fail_soon(op, std::make_error_code(std::errc::invalid_argument));
     return false;
   }
+  // The lease's own bytes, not the start of its pool buffer: a receive
+  // chunk shares its buffer with other chunks.
   op->length = buffer.size();
+  op->data = buffer.data();
+  op->buffer_capacity = buffer.capacity();
   op->buffer = std::int32_t(pool_->detach(buffer));
-  op->data = pool_->data(std::uint32_t(op->buffer));
   return true;
 }
 

@@ -77,6 +77,8 @@ struct alignas(op_alignment) Op {
   std::int64_t offset = -1;         // source offset (or -1)
   std::int64_t offset_out = -1;     // sink offset (or -1)
   std::int32_t buffer = -1;         // pool buffer the op holds (send_zc, read, write, copy fallback)
+  std::size_t buffer_capacity = 0;  // ... and the bytes of it the lease gave (at data; a receive
+                                    // chunk is only part of its pool buffer)
   std::uint32_t pending_notifs = 0; // send_zc notifications still to come
   std::int32_t pipe = -1;           // splice: pipe pool index
   std::size_t in_pipe = 0;          // splice: bytes sitting in the pipe

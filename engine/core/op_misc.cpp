@@ -33,8 +33,8 @@ OpId EngineCore::start_read(FdRef handle, std::int64_t offset, Buffer buffer, Ha
   r.opcode = slot->is_socket ? Opcode::recv : Opcode::read;
   r.fd = target_of(handle);
   r.offset = offset;
-  r.addr = pool_->data(std::uint32_t(op->buffer));
-  r.len = std::uint32_t(pool_->buffer_size());
+  r.addr = const_cast<std::byte*>(op->data);  // the lease's bytes (a receive chunk: only its own)
+  r.len = std::uint32_t(op->buffer_capacity);
   r.buf_index = op->buffer;  // recv: echoed back; read: the fixed-buffer index
   if (r.opcode == Opcode::read && !fixed) r.buf_index = -1;
   submit(op, r, tag_main);

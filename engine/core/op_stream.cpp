@@ -320,11 +320,18 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   }
   // Which receive buffer holds the data: the backend's pick (buf_ring), or
   // the one core picked and parked in the op.
+  // With incremental consumption (caps.buf_ring_inc) the bytes are a slice
+  // of the buffer, and the backend may keep filling it (buffer_more): then
+  // it stays in the ring and in recv_available_.
   std::int32_t id = -1;
+  std::uint32_t offset = 0;
+  bool backend_keeps = false;
   if (caps_.buf_ring) {
     if (c.flags & completion_buffer) {
       id = std::int32_t(c.buffer_id);
-      --recv_available_;
+      offset = c.buffer_offset;
+      backend_keeps = c.flags & completion_buffer_more;
+      if (!backend_keeps) --recv_available_;
     }
   } else {
     id = op->buffer;
@@ -342,13 +349,14 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
     }
     Outcome outcome;
     outcome.bytes = std::size_t(c.result);
-    outcome.buffer = pool_->lease(std::uint32_t(id), std::size_t(c.result));
+    outcome.buffer = pool_->lease_received(std::uint32_t(id), offset, std::size_t(c.result), backend_keeps);
     op->handler(outcome);
     if (!more && op->inflight_tags == 0) submit_recv(op);
     return;
   }
-  // No payload: an unused buffer goes straight back.
-  if (has_buffer) on_recv_buffer_released(std::uint32_t(id));
+  // No payload: an unused buffer goes straight back (unless the backend
+  // still fills it).
+  if (has_buffer) pool_->received_nothing(std::uint32_t(id), backend_keeps);
   if (more) return;
   if (op->recv_paused && !op->cancel_requested && !closed_under(op)) {
     // The request ended while paused: by pause()'s cancel, a dry buffer

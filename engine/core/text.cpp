@@ -16,6 +16,7 @@ constexpr std::string_view feature_names[] = {
     "fixed_files", "fixed_buffers", "defer_taskrun", "splice",
     "msg_ring",
     "accept_direct",
+    "recv_bundle", "buf_ring_inc",
 };
 static_assert(std::size(feature_names) == std::size_t(feature_count));
 

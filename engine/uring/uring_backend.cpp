@@ -10,7 +10,8 @@
 //     the registered ring fd both tie the ring to one thread;
 //   - registered sockets go in with IOSQE_FIXED_FILE; the BufferPool is
 //     registered as fixed buffers (one iovec per buffer, index == pool index)
-//     and its receive part is a provided-buffer ring (group 0).
+//     and its receive part is a provided-buffer ring (group 0; RecvRing, with
+//     receive bundles and incremental consumption where the kernel has them).
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -29,6 +30,7 @@
 #include "core/op.hpp"
 #include "ringxfer/error.hpp"
 #include "uring/direct_files.hpp"
+#include "uring/uring_recv_ring.hpp"
 #include "uring/uring_setup.hpp"
 
 namespace ringxfer::detail {
@@ -42,7 +44,7 @@ constexpr std::uint64_t msg_token = 2;     // a wake-up another engine sent by I
 // the target backend's address with these low bits, which no Op tag uses.
 constexpr std::uint64_t msg_refused_tag = 63;
 constexpr std::uint64_t install_token = 3; // install_fd()'s FIXED_FD_INSTALL, waited for in place
-constexpr unsigned buffer_group = 0;
+constexpr unsigned buffer_group = 0;  // RecvRing's
 constexpr std::uint64_t tag_mask = op_alignment - 1;
 
 // 64-byte aligned: a MSG_RING's user_data is the target's address with
@@ -102,6 +104,9 @@ class alignas(64) UringBackend final : public Backend {
   // again. Acquire pairs with the waker's exchange, so what it queued before
   // ringing (core's post queue) is visible.
   void doorbell_seen() noexcept { wake_pending_.exchange(false, std::memory_order_acq_rel); }
+  // A CQE that names receive buffers: one Completion per buffer piece
+  // (RecvRing::split), into out; what does not fit goes to parked_.
+  std::size_t translate_received(const io_uring_cqe& cqe, std::span<Completion> out) noexcept;
 
   EngineOptions options_;
   Features& features_;
@@ -146,9 +151,8 @@ class alignas(64) UringBackend final : public Backend {
   bool install_done_ = false;
   int install_result_ = 0;
   BufferPool* pool_ = nullptr;
-  io_uring_buf_ring* buf_ring_ = nullptr;
-  std::size_t buf_ring_bytes_ = 0;
-  unsigned buf_ring_mask_ = 0;
+  RecvRing recv_ring_;
+  unsigned recv_ioprio_ = 0;  // IORING_RECVSEND_BUNDLE when bundles are on
   // Completions taken off the CQ while core was not reaping (a submit that
   // the kernel refused because the CQ was overflowing). Bounded by the CQ size.
   std::vector<Completion> parked_;
@@ -196,7 +200,6 @@ std::error_code UringBackend::init() noexcept {
 
 UringBackend::~UringBackend() {
   if (ring_ready_) io_uring_queue_exit(&ring_);
-  if (buf_ring_ != nullptr) ::munmap(buf_ring_, buf_ring_bytes_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (event_fd_ >= 0) ::close(event_fd_);  // the ring (gone) held the registration
 }
@@ -269,7 +272,9 @@ int UringBackend::install_fd(std::uint32_t slot) noexcept {
     io_uring_cqe* cqe = nullptr;
     while (io_uring_cq_ready(&ring_) > 0 && io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe != nullptr) {
       Completion c;
-      if (translate(*cqe, c)) parked_.push_back(c);  // rare path; may grow past the reserve
+      // Received bytes go through the receive ring's split (in order), as in wait().
+      if ((cqe->flags & IORING_CQE_F_BUFFER) && recv_ring_.ready()) translate_received(*cqe, {});
+      else if (translate(*cqe, c)) parked_.push_back(c);  // rare path; may grow past the reserve
       io_uring_cqe_seen(&ring_, cqe);
       ++stats_.cqes;
     }
@@ -293,46 +298,15 @@ std::error_code UringBackend::attach_buffers(BufferPool& pool) noexcept {
     features_.buffers_note = "fixed_buffers disabled";
   }
 
-  bool want_buf_ring = caps_.buf_ring;
-  caps_.buf_ring = false;
-  if (want_buf_ring && pool.recv_count() > 0 && pool.recv_count() <= 32768) {
-    unsigned entries = 1;
-    while (entries < pool.recv_count()) entries <<= 1;
-    buf_ring_bytes_ = entries * sizeof(io_uring_buf);
-    void* mem = ::mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem != MAP_FAILED) {
-      buf_ring_ = static_cast<io_uring_buf_ring*>(mem);
-      io_uring_buf_reg reg{};
-      reg.ring_addr = reinterpret_cast<std::uint64_t>(mem);
-      reg.ring_entries = entries;
-      reg.bgid = buffer_group;
-      ++stats_.syscalls;
-      if (io_uring_register_buf_ring(&ring_, &reg, 0) == 0) {
-        caps_.buf_ring = true;
-        buf_ring_mask_ = io_uring_buf_ring_mask(entries);
-        io_uring_buf_ring_init(buf_ring_);
-        for (std::uint32_t id = 0; id < pool.recv_count(); ++id) {
-          io_uring_buf_ring_add(buf_ring_, pool.data(id), unsigned(pool.buffer_size()), std::uint16_t(id),
-                                buf_ring_mask_, int(id));
-        }
-        io_uring_buf_ring_advance(buf_ring_, int(pool.recv_count()));
-      } else {
-        ::munmap(mem, buf_ring_bytes_);
-        buf_ring_ = nullptr;
-      }
-    }
-  }
-  // Multishot recv needs the kernel to pick buffers.
-  if (!caps_.buf_ring) caps_.multishot_recv = false;
+  caps_.buf_ring = caps_.buf_ring && recv_ring_.setup(ring_, pool, caps_.buf_ring_inc, stats_.syscalls);
+  caps_.buf_ring_inc = caps_.buf_ring && recv_ring_.incremental();
+  // Multishot recv and bundles need the kernel to pick buffers.
+  if (!caps_.buf_ring) caps_.multishot_recv = caps_.recv_bundle = false;
+  recv_ioprio_ = caps_.recv_bundle ? IORING_RECVSEND_BUNDLE : 0;
   return {};
 }
 
-void UringBackend::recycle_recv_buffer(std::uint32_t id) noexcept {
-  // No syscall: the ring is shared memory; the tail store publishes it.
-  io_uring_buf_ring_add(buf_ring_, pool_->data(id), unsigned(pool_->buffer_size()), std::uint16_t(id),
-                        buf_ring_mask_, 0);
-  io_uring_buf_ring_advance(buf_ring_, 1);
-}
+void UringBackend::recycle_recv_buffer(std::uint32_t id) noexcept { recv_ring_.add(id); }
 
 // ------------------------------------------------------------ submission --
 
@@ -447,7 +421,8 @@ void UringBackend::park_completions() noexcept {
   // itself (uncounted, unchecked) when the overflow flag is up.
   while (io_uring_cq_ready(&ring_) > 0 && io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe != nullptr) {
     Completion c;
-    if (translate(*cqe, c)) parked_.push_back(c);  // rare path; may grow past the reserve
+    if ((cqe->flags & IORING_CQE_F_BUFFER) && recv_ring_.ready()) translate_received(*cqe, {});
+    else if (translate(*cqe, c)) parked_.push_back(c);  // rare path; may grow past the reserve
     io_uring_cqe_seen(&ring_, cqe);
   }
 }
@@ -485,7 +460,8 @@ void UringBackend::submit(const Request& r) noexcept {
     case Opcode::recv:
       if (r.use_buf_ring) {
         if (r.multishot) io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, r.flags);
-        else io_uring_prep_recv(sqe, fd, nullptr, r.len, r.flags);
+        else io_uring_prep_recv(sqe, fd, nullptr, recv_ioprio_ != 0 ? 0 : r.len, r.flags);  // bundle: no cap
+        sqe->ioprio |= recv_ioprio_;
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = buffer_group;
       } else {
@@ -635,6 +611,27 @@ bool UringBackend::translate(const io_uring_cqe& cqe, Completion& c) noexcept {
   return true;
 }
 
+std::size_t UringBackend::translate_received(const io_uring_cqe& cqe, std::span<Completion> out) noexcept {
+  Completion base;
+  if (!translate(cqe, base)) return 0;
+  const bool request_more = base.flags & completion_more;
+  std::size_t n = 0;
+  recv_ring_.split(base.buffer_id, base.result, (cqe.flags & IORING_CQE_F_BUF_MORE) != 0, [&](const RecvPiece& p) {
+    Completion c = base;
+    c.result = p.result;
+    c.buffer_id = p.buffer_id;
+    c.buffer_offset = p.offset;
+    // Every piece but the last keeps the request alive for core: it is
+    // one CQE, and the request ends (if at all) with its last piece.
+    if (!p.last) c.flags |= completion_more;
+    else if (!request_more) c.flags &= ~std::uint32_t(completion_more);
+    if (p.kernel_keeps) c.flags |= completion_buffer_more;
+    if (n < out.size()) out[n++] = c;
+    else parked_.push_back(c);  // rare: only a bundle larger than a whole batch
+  });
+  return n;
+}
+
 std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanoseconds timeout) noexcept {
   std::size_t n = 0;
   while (!parked_.empty() && n < out.size()) {
@@ -697,12 +694,38 @@ std::size_t UringBackend::wait(std::span<Completion> out, std::chrono::nanosecon
     unsigned want = unsigned(std::min<std::size_t>(out.size() - n, std::size(cqes)));
     unsigned got = io_uring_peek_batch_cqe(&ring_, cqes, want);
     if (got == 0) break;
-    reaped_cqes += got;
-    for (unsigned i = 0; i < got; ++i) {
-      if (translate(*cqes[i], out[n])) ++n;
+    unsigned used = 0;
+    bool full = false;
+    for (; used < got; ++used) {
+      const io_uring_cqe& cqe = *cqes[used];
+      if (n == out.size()) {
+        full = true;
+        break;
+      }
+      if ((cqe.flags & IORING_CQE_F_BUFFER) && recv_ring_.ready()) {
+        // A bundle may name many buffers: take it whole in a later batch
+        // rather than split across two (its pieces must stay together and
+        // in order). Only one larger than a whole batch is split, the rest
+        // parked, and the batch ends after it (parked_ goes first next time).
+        std::uint32_t need = recv_ring_.piece_count(cqe.flags >> IORING_CQE_BUFFER_SHIFT, cqe.res);
+        if (need > out.size() - n && n > 0) {
+          full = true;
+          break;
+        }
+        n += translate_received(cqe, out.subspan(n));
+        if (!parked_.empty()) {
+          ++used;
+          full = true;
+          break;
+        }
+        continue;
+      }
+      if (translate(cqe, out[n])) ++n;
     }
-    io_uring_cq_advance(&ring_, got);
-    stats_.cqes += got;
+    io_uring_cq_advance(&ring_, used);
+    stats_.cqes += used;
+    reaped_cqes += used;
+    if (full) break;
   }
   if (wake_fired_) {
     wake_fired_ = false;

@@ -83,6 +83,10 @@ Capabilities native_capabilities(io_uring& ring, const FeatureSet& off) noexcept
   caps.multishot_accept = k.at_least(5, 19) && !off.has(Feature::multishot_accept);
   caps.multishot_recv = k.at_least(6, 0) && !off.has(Feature::multishot_recv);
   caps.buf_ring = k.at_least(5, 19) && !off.has(Feature::buf_ring);
+  // Bundles have a feature bit; incremental rings do not: the registration
+  // with IOU_PBUF_RING_INC settles it (RecvRing::setup).
+  caps.recv_bundle = caps.buf_ring && (ring.features & IORING_FEAT_RECVSEND_BUNDLE) && !off.has(Feature::recv_bundle);
+  caps.buf_ring_inc = caps.buf_ring && k.at_least(6, 12) && !off.has(Feature::buf_ring_inc);
   caps.fixed_files = !off.has(Feature::fixed_files);
   caps.fixed_buffers = !off.has(Feature::fixed_buffers);
   // MSG_RING (5.18) into a SINGLE_ISSUER/DEFER_TASKRUN ring is posted by
@@ -176,6 +180,8 @@ void probe_uring(const EngineOptions& options, Features& f) {
   if (caps.multishot_accept) f.active.add(Feature::multishot_accept);
   if (caps.multishot_recv && caps.buf_ring) f.active.add(Feature::multishot_recv);
   if (caps.buf_ring) f.active.add(Feature::buf_ring);
+  if (caps.recv_bundle) f.active.add(Feature::recv_bundle);
+  if (caps.buf_ring_inc && probe_buf_ring_inc(ring)) f.active.add(Feature::buf_ring_inc);
   if (caps.fixed_files) f.active.add(Feature::fixed_files);
   if (caps.splice) f.active.add(Feature::splice);
   if (caps.msg_ring) f.active.add(Feature::msg_ring);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backend.hpp"
+#include "uring/uring_compat.hpp"
 
 // liburing 2.3's headers predate these (kernel 6.2); the values are uapi.
 #ifndef IORING_SEND_ZC_REPORT_USAGE
@@ -38,6 +39,10 @@ Capabilities native_capabilities(io_uring& ring, const FeatureSet& disabled) noe
 
 // The opcodes the engine uses, each with the kernel's yes or no.
 void list_opcodes(io_uring& ring, Features& features);
+
+// Does the kernel take an incremental provided-buffer ring (IOU_PBUF_RING_INC,
+// 6.12)? A test registration on `ring` (group 1, unregistered again).
+bool probe_buf_ring_inc(io_uring& ring) noexcept;
 
 // "EPERM (kernel.io_uring_disabled=2)" and the like.
 std::string describe_setup_error(int error);

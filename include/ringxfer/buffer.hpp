@@ -13,6 +13,15 @@
 ///
 /// A lease may outlive its Engine: dropping it afterwards only releases memory
 /// (the pool stays until its last lease is gone).
+///
+/// Receive chunks. With incremental buffer consumption (Feature::buf_ring_inc)
+/// the kernel packs small receives into one pool buffer: each recv result is a
+/// lease on its own slice ("chunk") -- data() points into the pool buffer,
+/// capacity() is the chunk's size, and several chunks share one index(). The
+/// pool buffer goes back to the kernel once the kernel has moved past it and
+/// every chunk on it is dropped, so a chunk's bytes never change while it is
+/// held, whatever the order chunks are dropped in. Holding one small chunk
+/// pins its whole pool buffer: copy what must live long.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -50,7 +59,8 @@ class Buffer {
 
   /// Bytes the buffer can hold (EngineOptions::buffer_size_bytes).
   std::size_t capacity() const noexcept { return capacity_bytes_; }
-  std::uint32_t index() const noexcept { return index_; }          ///< index in the pool (fixed-buffer index)
+  /// Index in the pool (the fixed-buffer index; shared by the chunks of one buffer).
+  std::uint32_t index() const noexcept { return index_; }
 
   /// The payload: data() .. data() + size().
   std::span<std::byte> bytes() const noexcept { return {data_, size_bytes_}; }

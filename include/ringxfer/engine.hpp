@@ -65,6 +65,8 @@
 // task that posts itself runs again next turn, after I/O and timers), and on
 // epoll a multishot recv takes at most recv_buffer_count / 4 (<= 32) receive
 // buffers per socket per turn, so one flooding socket cannot starve others.
+// (On io_uring the kernel bounds a multishot recv per wake-up; receive
+// bundles, Feature::recv_bundle, do not, which is why they are opt-in.)
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

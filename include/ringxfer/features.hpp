@@ -39,6 +39,12 @@ enum class Feature : std::uint8_t {
   /// connections, the lower half holds everything else. Fallback: accept a
   /// plain fd and register it.
   accept_direct,
+  /// IORING_RECVSEND_BUNDLE (6.10) -> one receive buffer per recv completion.
+  /// Off unless asked for (EngineOptions::disabled starts with it): a bundle
+  /// takes as many buffers as its socket has bytes queued, so one flooding
+  /// socket can take the whole shared ring in one turn (measured, 6.18).
+  recv_bundle,
+  buf_ring_inc,      ///< IOU_PBUF_RING_INC (6.12)          -> every recv completion takes a whole buffer
   count_  ///< not a feature: the number of features
 };
 /// How many Feature values there are.

@@ -44,7 +44,10 @@ struct EngineOptions {
   /// kernel to hand it back; then it runs the remaining handlers itself
   /// (operation_canceled) and tears the ring down.
   std::chrono::milliseconds drain_timeout{10'000};
-  FeatureSet disabled;                           ///< RINGXFER_DISABLE adds to this
+  /// RINGXFER_DISABLE adds to this. recv_bundle starts disabled (opt in by
+  /// removing it): receive bundles let one busy socket take every shared
+  /// receive buffer in one turn (features.hpp).
+  FeatureSet disabled = FeatureSet().add(Feature::recv_bundle);
   bool read_environment = true;                  ///< honour RINGXFER_BACKEND / RINGXFER_DISABLE
 
   /// Test hook: pretend io_uring_setup fails with this errno (0 = off), as it

@@ -33,14 +33,14 @@ constexpr std::string_view probe_usage =
     "  --disable LIST     comma list of features to treat as off, added to\n"
     "                     RINGXFER_DISABLE: send_zc, multishot_accept, multishot_recv,\n"
     "                     buf_ring, fixed_files, fixed_buffers, defer_taskrun, splice,\n"
-    "                     msg_ring, accept_direct, all\n"
+    "                     msg_ring, accept_direct, recv_bundle, buf_ring_inc, all\n"
     "  -h, --help         this text\n";
 
 struct ProbeArgs {
   bool json = false;
   BackendKind backend = BackendKind::automatic;
   std::string backend_source = "default";  // where the backend choice came from
-  FeatureSet disabled;
+  FeatureSet disabled = EngineOptions{}.disabled;  // what an Engine starts with (recv_bundle is opt-in)
   std::vector<std::string> disabled_sources;
 };
 
