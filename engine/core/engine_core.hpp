@@ -170,7 +170,7 @@ class EngineCore {
   // pause()/resume() of a multishot recv (op_stream.cpp). Chunks that arrive
   // between pause() and the end of its request are held, in order, and
   // handed out after resume() (or before the op's final call).
-  void hold_chunk(Op* op, std::uint32_t id, std::size_t bytes) noexcept;
+  void hold_chunk(Op* op, Buffer chunk, std::size_t bytes) noexcept;
   void deliver_held(Op* op, bool all) noexcept;
   void continue_recv(Op* op) noexcept;  // after a pause's request ended or a resume
   std::size_t run_resumed() noexcept;
@@ -213,7 +213,7 @@ class EngineCore {
   // distinct receive buffer, so recv_count entries are reserved: no growth.
   struct HeldChunk {
     Op* op;
-    std::uint32_t id;
+    Buffer buffer;  // the chunk's lease, taken when it arrived
     std::uint32_t bytes;
   };
   std::vector<HeldChunk> held_;

@@ -340,16 +340,17 @@ void EngineCore::on_recv(Op* op, const Completion& c) noexcept {
   bool has_buffer = id >= 0;
   if (c.result > 0 && has_buffer) {
     stats_.bytes_in += std::uint64_t(c.result);
+    Buffer chunk = pool_->lease_received(std::uint32_t(id), offset, std::size_t(c.result), backend_keeps);
     if (op->recv_paused || op->held_count > 0) {
       // Paused (or chunks held before this one still to hand out): keep it,
       // in order, for resume().
-      hold_chunk(op, std::uint32_t(id), std::size_t(c.result));
+      hold_chunk(op, std::move(chunk), std::size_t(c.result));
       if (!more && op->inflight_tags == 0) continue_recv(op);
       return;
     }
     Outcome outcome;
     outcome.bytes = std::size_t(c.result);
-    outcome.buffer = pool_->lease_received(std::uint32_t(id), offset, std::size_t(c.result), backend_keeps);
+    outcome.buffer = std::move(chunk);
     op->handler(outcome);
     if (!more && op->inflight_tags == 0) submit_recv(op);
     return;
@@ -435,9 +436,10 @@ void EngineCore::continue_recv(Op* op) noexcept {
   if (op->inflight_tags == 0) submit_recv(op);
 }
 
-void EngineCore::hold_chunk(Op* op, std::uint32_t id, std::size_t bytes) noexcept {
-  // Never more entries than receive buffers: the reserve holds them all.
-  held_.push_back({op, id, std::uint32_t(bytes)});
+void EngineCore::hold_chunk(Op* op, Buffer chunk, std::size_t bytes) noexcept {
+  // As many entries as receive buffers fit the reserve; with incremental
+  // buffer consumption (several chunks per buffer) a long pause may grow it.
+  held_.push_back({op, std::move(chunk), std::uint32_t(bytes)});
   ++op->held_count;
 }
 
@@ -449,12 +451,12 @@ void EngineCore::deliver_held(Op* op, bool all) noexcept {
       ++i;
       continue;
     }
-    HeldChunk chunk = held_[i];
+    HeldChunk chunk = std::move(held_[i]);
     held_.erase(held_.begin() + std::ptrdiff_t(i));
     --op->held_count;
     Outcome outcome;
     outcome.bytes = chunk.bytes;
-    outcome.buffer = pool_->lease(chunk.id, chunk.bytes);
+    outcome.buffer = std::move(chunk.buffer);
     op->handler(outcome);
   }
 }
