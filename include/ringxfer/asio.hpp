@@ -101,27 +101,29 @@ namespace net = boost::asio;
 using asio_error = boost::system::error_code;
 class Pump;
 
-// One Asio operation in flight: the part the pump knows. The handler and
-// results live in the derived AsioOp<Handler, Results...>.
+/// One Asio operation in flight: the part the pump knows. The handler and
+/// results live in the derived AsioOp<Handler, Results...>.
 struct OpBase {
-  OpBase* prev = nullptr;  // in the pump's pending list, or an acceptor's waiters
-  OpBase* next = nullptr;  // ... or in the ready list (singly linked there)
-  Pump* pump = nullptr;    // nullptr once orphaned: the AsioEngine is gone
-  // Hands the results to the handler: deallocates the state, then dispatches
-  // (post == false) or posts (post == true) the handler on its executor.
+  OpBase* prev = nullptr;  ///< in the pump's pending list, or an acceptor's waiters
+  OpBase* next = nullptr;  ///< ... or in the ready list (singly linked there)
+  Pump* pump = nullptr;    ///< nullptr once orphaned: the AsioEngine is gone
+
+  /// Hands the results to the handler: deallocates the state, then dispatches
+  /// (post == false) or posts (post == true) the handler on its executor.
   void (*invoke)(OpBase*, bool post) = nullptr;
-  // Asks whatever runs the operation to end it early (a cancellation slot).
+  /// Asks whatever runs the operation to end it early (a cancellation slot).
   void (*cancel)(OpBase*) noexcept = nullptr;
   OpId op_id;
   TransferId transfer_id;
   Transfers* transfers = nullptr;
-  void* owner = nullptr;  // AsioAcceptor state, for a waiting async_accept
-  // A waiting async_accept's result: set_results, then to the ready list.
+  void* owner = nullptr;  ///< AsioAcceptor state, for a waiting async_accept
+
+  /// A waiting async_accept's result: set_results, then to the ready list.
   void (*accept_result)(OpBase*, std::error_code, Socket) noexcept = nullptr;
-  bool running = false;   // the engine (or acceptor) still holds it
+  bool running = false;   ///< the engine (or acceptor) still holds it
 };
 
-// An intrusive doubly linked list of OpBase (prev/next).
+/// An intrusive doubly linked list of OpBase (prev/next).
 class OpChain {
  public:
   void push_back(OpBase* op) noexcept {
@@ -148,9 +150,9 @@ class OpChain {
   OpBase* tail_ = nullptr;
 };
 
-// Drives the Engine from the io_context: watches its event fd (and, on
-// epoll, its next timer), polls it, then dispatches what completed. Shared
-// with the handlers of its own waits, which may outlive the AsioEngine.
+/// Drives the Engine from the io_context: watches its event fd (and, on
+/// epoll, its next timer), polls it, then dispatches what completed. Shared
+/// with the handlers of its own waits, which may outlive the AsioEngine.
 class Pump : public std::enable_shared_from_this<Pump> {
  public:
   Pump(net::io_context& io, Engine& engine)
@@ -169,19 +171,19 @@ class Pump : public std::enable_shared_from_this<Pump> {
   Engine& engine() noexcept { return engine_; }
   bool alive() const noexcept { return alive_; }
 
-  // An engine operation started for `op`.
+  /// An engine operation started for `op`.
   void started(OpBase* op) noexcept {
     op->running = true;
     pending_.push_back(op);
     schedule();
   }
-  // Its engine handler ran (inside Engine::poll): dispatch it after the poll.
+  /// Its engine handler ran (inside Engine::poll): dispatch it after the poll.
   void finished(OpBase* op) noexcept {
     op->running = false;
     pending_.remove(op);
     push_ready(op);
   }
-  // Complete `op` from the loop (never inside the initiating call).
+  /// Complete `op` from the loop (never inside the initiating call).
   void push_ready(OpBase* op) noexcept {
     if (!alive_) {
       op->invoke(op, true);
@@ -193,15 +195,15 @@ class Pump : public std::enable_shared_from_this<Pump> {
     schedule();
   }
 
-  // Decide what the io_context should do next for the engine: poll now,
-  // wait for the fd (and timer), or nothing (no operation in flight).
+  /// Decide what the io_context should do next for the engine: poll now,
+  /// wait for the fd (and timer), or nothing (no operation in flight).
   void schedule() noexcept {
     if (!alive_ || in_turn_) return;
     if (engine_.error()) {
-      // The engine failed for good (engine.hpp, "Errors of the loop"): poll()
-      // does nothing more, so stop watching it and let io_context::run()
-      // return. Its operations end with operation_aborted when the Engine is
-      // destroyed (their handlers are then posted).
+      /// The engine failed for good (engine.hpp, "Errors of the loop"): poll()
+      /// does nothing more, so stop watching it and let io_context::run()
+      /// return. Its operations end with operation_aborted when the Engine is
+      /// destroyed (their handlers are then posted).
       if (wait_armed_) fd_.cancel();
       disarm_timer();
       return;
@@ -216,7 +218,7 @@ class Pump : public std::enable_shared_from_this<Pump> {
       return;
     }
     if (engine_.in_flight() == 0) {
-      // Idle: nothing may keep io_context::run() from returning.
+      /// Idle: nothing may keep io_context::run() from returning.
       if (wait_armed_) fd_.cancel();
       disarm_timer();
       return;
@@ -225,18 +227,18 @@ class Pump : public std::enable_shared_from_this<Pump> {
     if (t.count() > 0) arm_timer(t); else disarm_timer();
   }
 
-  // One turn: poll the engine, run the handlers that completed, and again
-  // (a few times at most, so the io_context's other handlers get their turn)
-  // while the engine has work no fd announces -- typically the requests
-  // those handlers just queued: submitting them here saves a round through
-  // the io_context's queue and its reactor.
+  /// One turn: poll the engine, run the handlers that completed, and again
+  /// (a few times at most, so the io_context's other handlers get their turn)
+  /// while the engine has work no fd announces -- typically the requests
+  /// those handlers just queued: submitting them here saves a round through
+  /// the io_context's queue and its reactor.
   static constexpr int polls_per_turn = 4;
   void turn() {
     struct Reschedule {
       Pump* pump;
       ~Reschedule() {
         pump->in_turn_ = false;
-        pump->schedule();  // also when a handler throws: nothing ready is lost
+        pump->schedule();  ///< also when a handler throws: nothing ready is lost
       }
     };
     in_turn_ = true;
@@ -254,8 +256,8 @@ class Pump : public std::enable_shared_from_this<Pump> {
     }
   }
 
-  // ~AsioEngine: cancel what is pending and let it complete on its own
-  // (orphaned: posted to its executor when the engine ends it).
+  /// ~AsioEngine: cancel what is pending and let it complete on its own
+  /// (orphaned: posted to its executor when the engine ends it).
   void shutdown() noexcept {
     alive_ = false;
     while (OpBase* op = pending_.pop_front()) {
@@ -268,7 +270,7 @@ class Pump : public std::enable_shared_from_this<Pump> {
       op->invoke(op, true);
     }
     timer_.cancel();
-    fd_.release();  // the engine owns the fd; release() also cancels the wait
+    fd_.release();  ///< the engine owns the fd; release() also cancels the wait
   }
 
  private:
@@ -287,7 +289,7 @@ class Pump : public std::enable_shared_from_this<Pump> {
       self->wait_armed_ = false;
       if (!self->alive_) return;
       if (ec) {
-        self->schedule();  // cancelled while idle, or re-armed meanwhile
+        self->schedule();  ///< cancelled while idle, or re-armed meanwhile
         return;
       }
       self->turn();
@@ -298,7 +300,7 @@ class Pump : public std::enable_shared_from_this<Pump> {
     if (timer_armed_ && timer_at_ <= at) return;
     timer_armed_ = true;
     timer_at_ = at;
-    timer_.expires_at(at);  // cancels an earlier wait (its handler sees a stale generation)
+    timer_.expires_at(at);  ///< cancels an earlier wait (its handler sees a stale generation)
     timer_.async_wait([self = shared_from_this(), generation = ++timer_generation_](asio_error ec) {
       if (generation != self->timer_generation_) return;
       self->timer_armed_ = false;
@@ -329,9 +331,9 @@ class Pump : public std::enable_shared_from_this<Pump> {
   std::uint64_t timer_generation_ = 0;
 };
 
-// The state of one Asio operation: its handler (allocated with the
-// handler's associated allocator), a work guard on the handler's executor,
-// and the results waiting for dispatch.
+/// The state of one Asio operation: its handler (allocated with the
+/// handler's associated allocator), a work guard on the handler's executor,
+/// and the results waiting for dispatch.
 template <class Handler, class... Results>
 class AsioOp final : public OpBase {
  public:
@@ -351,25 +353,25 @@ class AsioOp final : public OpBase {
     return op;
   }
 
-  // The engine's handler for this op: one pointer, whatever the signature.
+  /// The engine's handler for this op: one pointer, whatever the signature.
   auto engine_handler() noexcept {
     return [op = this](std::error_code ec, const auto&... results) { op->complete(ec, results...); };
   }
 
-  // Results from the engine (inside Engine::poll) or from an acceptor.
+  /// Results from the engine (inside Engine::poll) or from an acceptor.
   template <class... Values>
   void complete(std::error_code ec, const Values&... values) noexcept {
     set_results(to_asio_error(ec), values...);
     if (pump != nullptr) pump->finished(this);
-    else invoke(this, true);  // orphaned: the AsioEngine is gone
+    else invoke(this, true);  ///< orphaned: the AsioEngine is gone
   }
   template <class... Values>
   void set_results(asio_error ec, const Values&... values) noexcept {
-    running = false;  // a cancellation from now on finds nothing to cancel
+    running = false;  ///< a cancellation from now on finds nothing to cancel
     results_ = std::tuple<asio_error, Results...>(ec, values...);
   }
 
-  // Connects the handler's cancellation slot (if any) to `cancel`.
+  /// Connects the handler's cancellation slot (if any) to `cancel`.
   void hook_cancellation() {
     auto slot = net::get_associated_cancellation_slot(handler_);
     if (slot.is_connected()) slot.template emplace<CancelHook>(this);
@@ -396,13 +398,13 @@ class AsioOp final : public OpBase {
 
   static void do_invoke(OpBase* base, bool post) {
     AsioOp* op = static_cast<AsioOp*>(base);
-    // The cancellation hook points at this state: it goes first. (Not at
-    // set_results: that may run inside the hook, which must not destroy
-    // itself.)
+    /// The cancellation hook points at this state: it goes first. (Not at
+    /// set_results: that may run inside the hook, which must not destroy
+    /// itself.)
     auto slot = net::get_associated_cancellation_slot(op->handler_);
     if (slot.is_connected()) slot.clear();
-    // Move everything out and free the state before the upcall (a handler
-    // may start the next operation, which can reuse this memory).
+    /// Move everything out and free the state before the upcall (a handler
+    /// may start the next operation, which can reuse this memory).
     Handler handler(std::move(op->handler_));
     net::executor_work_guard<executor_type> work(std::move(op->work_));
     std::tuple<asio_error, Results...> results(std::move(op->results_));
@@ -420,9 +422,9 @@ class AsioOp final : public OpBase {
   std::tuple<asio_error, Results...> results_;
 };
 
-// A cancellation from outside a turn (a signal emitted by another handler)
-// leaves work no fd announces (epoll completes in the process, io_uring
-// queues an ASYNC_CANCEL SQE): schedule() sees it through poll_timeout().
+/// A cancellation from outside a turn (a signal emitted by another handler)
+/// leaves work no fd announces (epoll completes in the process, io_uring
+/// queues an ASYNC_CANCEL SQE): schedule() sees it through poll_timeout().
 inline void cancel_engine_op(OpBase* op) noexcept {
   if (op->pump == nullptr) return;
   op->pump->engine().cancel(op->op_id);
@@ -578,7 +580,7 @@ class AsioEngine {
  private:
   friend class AsioAcceptor;
 
-  // Initiates an engine operation whose handler gets (ec, Results...).
+  /// Initiates an engine operation whose handler gets (ec, Results...).
   template <class... Results, class Token, class StartFn>
   auto start(Token&& token, StartFn start_fn) {
     using Signature = void(boost::system::error_code, Results...);
@@ -604,19 +606,19 @@ class AsioEngine {
 
 namespace asio_detail {
 
-// An AsioAcceptor's queue and its multishot accept. Lives until both the
-// acceptor is gone and the multishot made its last call.
+/// An AsioAcceptor's queue and its multishot accept. Lives until both the
+/// acceptor is gone and the multishot made its last call.
 struct AcceptState {
   std::shared_ptr<Pump> pump;
   Socket listener;
   std::size_t backlog;
-  std::deque<Socket> queue;  // accepted, not yet taken (at most backlog + what a cancel lets through)
-  OpChain waiters;           // async_accept calls waiting for a connection
+  std::deque<Socket> queue;  ///< accepted, not yet taken (at most backlog + what a cancel lets through)
+  OpChain waiters;           ///< async_accept calls waiting for a connection
   OpId multishot;
-  bool running = false;      // the multishot has not made its last call
-  bool pausing = false;      // cancelled by us because the queue is full
+  bool running = false;      ///< the multishot has not made its last call
+  bool pausing = false;      ///< cancelled by us because the queue is full
   bool closed = false;
-  bool orphaned = false;     // the AsioAcceptor is gone
+  bool orphaned = false;     ///< the AsioAcceptor is gone
 
   Engine& engine() noexcept { return pump->engine(); }
 
@@ -642,13 +644,13 @@ struct AcceptState {
       } else {
         queue.push_back(s);
         if (queue.size() >= backlog && !pausing) {
-          pausing = true;  // the kernel's backlog holds the rest meanwhile
+          pausing = true;  ///< the kernel's backlog holds the rest meanwhile
           engine().cancel(multishot);
         }
       }
       return;
     }
-    running = false;  // the last call
+    running = false;  ///< the last call
     if (orphaned) {
       delete this;
       return;
@@ -659,7 +661,7 @@ struct AcceptState {
       if (!waiters.empty()) ensure_running();
       return;
     }
-    fail_waiters(ec);  // a listener error ends the waiting accepts; the next one starts again
+    fail_waiters(ec);  ///< a listener error ends the waiting accepts; the next one starts again
   }
 
   void give(OpBase* w, std::error_code ec, Socket s) noexcept { w->accept_result(w, ec, s); }
@@ -704,7 +706,7 @@ class AsioAcceptor {
           Op* op = Op::create(std::move(handler), *st.pump);
           op->accept_result = [](asio_detail::OpBase* w, std::error_code ec, Socket s) noexcept {
             static_cast<Op*>(w)->set_results(to_asio_error(ec), s);
-            w->pump->push_ready(w);  // the Pump outlives every AcceptState (shared)
+            w->pump->push_ready(w);  ///< the Pump outlives every AcceptState (shared)
           };
           op->owner = state_;
           if (st.closed) {

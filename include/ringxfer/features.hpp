@@ -32,6 +32,7 @@ enum class Feature : std::uint8_t {
   defer_taskrun,     ///< SINGLE_ISSUER|DEFER_TASKRUN       -> COOP_TASKRUN, then none
   splice,            ///< IORING_OP_SPLICE / splice(2)      -> copy through a pool buffer
   msg_ring,          ///< IORING_OP_MSG_RING doorbell between engines -> eventfd write(2)
+
   /// Multishot accept straight into the fixed-file table (IORING_FILE_INDEX_ALLOC,
   /// kernel >= 6.0; native_handle() needs IORING_OP_FIXED_FD_INSTALL, 6.8): an
   /// accepted connection and its close cost no io_uring_register call. The upper

@@ -22,8 +22,10 @@ class UniqueSocket {
   UniqueSocket() noexcept = default;
   /// Takes ownership of `socket` (a handle of `engine`).
   UniqueSocket(Engine& engine, Socket socket) noexcept : engine_(&engine), socket_(socket) {}
+  /// Takes `other`'s socket; `other` owns nothing afterwards.
   UniqueSocket(UniqueSocket&& other) noexcept
       : engine_(std::exchange(other.engine_, nullptr)), socket_(std::exchange(other.socket_, Socket{})) {}
+  /// Closes the socket owned now, then takes `other`'s.
   UniqueSocket& operator=(UniqueSocket&& other) noexcept {
     if (this != &other) {
       reset();

@@ -173,8 +173,8 @@ class Workers {
     std::unique_ptr<Engine> engine;
     Socket listener;
     std::thread thread;
-    // Guards `accepting` and `inbox`: post_to/send_socket/stop from other
-    // threads meet the engine's destruction here.
+    /// Guards `accepting` and `inbox`: post_to/send_socket/stop from other
+    /// threads meet the engine's destruction here.
     std::mutex mutex;
     bool accepting = true;
     Move* inbox_head = nullptr;
@@ -193,7 +193,7 @@ class Workers {
   void fail_move(Move* move, std::error_code ec) noexcept;
   Move* take_move() noexcept;
   void give_back(Move* move) noexcept;
-  Engine* caller_engine() const noexcept;  // the calling thread's engine, while it may still message
+  Engine* caller_engine() const noexcept;  ///< the calling thread's engine, while it may still message
 
   WorkersOptions options_;
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -202,11 +202,11 @@ class Workers {
   std::atomic<bool> stop_{false};
   bool started_ = false;
   bool joined_ = false;
-  // Threads whose loop has ended; each waits for all before destroying its engine.
+  /// Threads whose loop has ended; each waits for all before destroying its engine.
   std::mutex phase_mutex_;
   std::condition_variable phase_changed_;
   std::uint32_t loops_ended_ = 0;
-  // Move records, allocated up front (no allocation per move).
+  /// Move records, allocated up front (no allocation per move).
   std::mutex moves_mutex_;
   std::vector<Move> moves_;
   Move* free_moves_ = nullptr;
