@@ -914,7 +914,13 @@ def case_drain_restart():
             read_response(idle, b"")
             dl = subprocess.Popen(["curl", "-sS", "--fail", "--limit-rate", "64M", "-o", out,
                                    f"http://127.0.0.1:{server.port}/{name}"], stderr=subprocess.PIPE)
-            time.sleep(0.3)
+            # SIGTERM only once the download is running: a drain closes the
+            # listener, and a slow (sanitized) server may not have accepted
+            # curl 0.3 s after it started.
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not (os.path.exists(out) and os.path.getsize(out) > 0):
+                time.sleep(0.05)
+            expect(os.path.exists(out) and os.path.getsize(out) > 0, "the download never started")
             server.proc.send_signal(signal.SIGTERM)
             data, closed = read_until_close(idle, timeout=3)
             expect(closed, "an idle keep-alive connection stays open while draining")
