@@ -10,45 +10,35 @@ namespace ringxfer {
 
 Address::Address() noexcept { std::memset(&storage_, 0, sizeof storage_); }
 
-Address Address::loopback_v4(std::uint16_t port) noexcept {
+namespace {
+
+// port in host order; addr_be already in network order.
+Address make_v4(std::uint16_t port, std::uint32_t addr_be) noexcept {
   Address a;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&a.storage_);
+  auto* sin = reinterpret_cast<sockaddr_in*>(a.data());
   sin->sin_family = AF_INET;
   sin->sin_port = htons(port);
-  sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.size_ = sizeof(sockaddr_in);
+  sin->sin_addr.s_addr = addr_be;
+  a.set_size(sizeof(sockaddr_in));
   return a;
 }
 
-Address Address::loopback_v6(std::uint16_t port) noexcept {
+Address make_v6(std::uint16_t port, const in6_addr& addr) noexcept {
   Address a;
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(a.data());
   sin6->sin6_family = AF_INET6;
   sin6->sin6_port = htons(port);
-  sin6->sin6_addr = in6addr_loopback;
-  a.size_ = sizeof(sockaddr_in6);
+  sin6->sin6_addr = addr;
+  a.set_size(sizeof(sockaddr_in6));
   return a;
 }
 
-Address Address::any_v4(std::uint16_t port) noexcept {
-  Address a;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&a.storage_);
-  sin->sin_family = AF_INET;
-  sin->sin_port = htons(port);
-  sin->sin_addr.s_addr = htonl(INADDR_ANY);
-  a.size_ = sizeof(sockaddr_in);
-  return a;
-}
+}  // namespace
 
-Address Address::any_v6(std::uint16_t port) noexcept {
-  Address a;
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(port);
-  sin6->sin6_addr = in6addr_any;
-  a.size_ = sizeof(sockaddr_in6);
-  return a;
-}
+Address Address::loopback_v4(std::uint16_t port) noexcept { return make_v4(port, htonl(INADDR_LOOPBACK)); }
+Address Address::loopback_v6(std::uint16_t port) noexcept { return make_v6(port, in6addr_loopback); }
+Address Address::any_v4(std::uint16_t port) noexcept { return make_v4(port, htonl(INADDR_ANY)); }
+Address Address::any_v6(std::uint16_t port) noexcept { return make_v6(port, in6addr_any); }
 
 std::error_code Address::parse(std::string_view text, Address& out) noexcept {
   const auto invalid = std::make_error_code(std::errc::invalid_argument);

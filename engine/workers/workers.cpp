@@ -286,16 +286,19 @@ void Workers::on_released(Move* move, std::error_code ec, int fd) noexcept {
   if (from != nullptr) target.engine->wake_from(*from); else target.engine->wake();
 }
 
+// Empties a slot's inbox under its lock; the moves are then the caller's.
+Workers::Move* Workers::take_inbox(Slot& slot) noexcept {
+  std::lock_guard lock(slot.mutex);
+  Move* list = slot.inbox_head;
+  slot.inbox_head = slot.inbox_tail = nullptr;
+  slot.inbox_pending.store(false, std::memory_order_relaxed);
+  return list;
+}
+
 // On the receiving engine's thread, after a loop turn.
 void Workers::drain_inbox(std::uint32_t index) noexcept {
   Slot& slot = *slots_[index];
-  Move* list = nullptr;
-  {
-    std::lock_guard lock(slot.mutex);
-    list = slot.inbox_head;
-    slot.inbox_head = slot.inbox_tail = nullptr;
-    slot.inbox_pending.store(false, std::memory_order_relaxed);
-  }
+  Move* list = take_inbox(slot);
   while (list != nullptr) {
     Move* move = list;
     list = move->next;
@@ -314,14 +317,7 @@ void Workers::drain_inbox(std::uint32_t index) noexcept {
 // The engine takes no more sockets (accepting is false): the ones that
 // arrived too late are closed, their handlers told.
 void Workers::close_inbox(std::uint32_t index) noexcept {
-  Slot& slot = *slots_[index];
-  Move* list = nullptr;
-  {
-    std::lock_guard lock(slot.mutex);
-    list = slot.inbox_head;
-    slot.inbox_head = slot.inbox_tail = nullptr;
-    slot.inbox_pending.store(false, std::memory_order_relaxed);
-  }
+  Move* list = take_inbox(*slots_[index]);
   while (list != nullptr) {
     Move* move = list;
     list = move->next;

@@ -189,6 +189,7 @@ class Workers {
   void open_listeners();
   void drain_inbox(std::uint32_t index) noexcept;
   void close_inbox(std::uint32_t index) noexcept;
+  static Move* take_inbox(Slot& slot) noexcept;
   void on_released(Move* move, std::error_code ec, int fd) noexcept;
   void fail_move(Move* move, std::error_code ec) noexcept;
   Move* take_move() noexcept;
