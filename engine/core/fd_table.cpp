@@ -29,15 +29,20 @@ std::uint32_t FdTable::insert(int fd, bool is_socket) noexcept {
   std::uint32_t slot = free_head_;
   FdSlot& s = at(slot);
   free_head_ = s.next_free;
+  occupy(s, fd, is_socket);
+  return slot;
+}
+
+void FdTable::occupy(FdSlot& s, int fd, bool is_socket) noexcept {
   s.fd = fd;
   s.is_socket = is_socket;
   s.registered = false;
   s.closing = false;
+  s.close_submitted = false;
   s.pins = 0;
   s.close_op = nullptr;
   s.next_free = invalid_slot;
   ++in_use_;
-  return slot;
 }
 
 bool FdTable::insert_direct(std::uint32_t slot, Op*& reclaimed_from) noexcept {
@@ -56,16 +61,10 @@ bool FdTable::insert_direct(std::uint32_t slot, Op*& reclaimed_from) noexcept {
     reclaimed_from = s.close_op;
     free(slot);
   }
-  s.fd = -1;
+  occupy(s, -1, true);  // no process fd: the kernel's fixed-table entry
   s.direct = true;
-  s.is_socket = true;
   s.is_fifo = false;
   s.registered = true;
-  s.closing = false;
-  s.close_submitted = false;
-  s.pins = 0;
-  s.close_op = nullptr;
-  ++in_use_;
   ++direct_in_use_;
   return true;
 }

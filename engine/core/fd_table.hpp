@@ -113,6 +113,8 @@ class FdTable {
   void set_direct_first(std::uint32_t first) noexcept;
 
  private:
+  // Marks a slot taken (insert, insert_direct): the fields a new handle starts with.
+  void occupy(FdSlot& s, int fd, bool is_socket) noexcept;
   bool grow() noexcept;
 
   SlabArray<FdSlot, slab_slots> slots_;   // the engine's: [0, direct_first_)
