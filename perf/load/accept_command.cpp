@@ -6,6 +6,17 @@
 // accept and its read; --no-wait closes right after the handshake (which
 // the kernel completes without the server: that measures the kernel and
 // the listen backlog, not the server's accept loop).
+//
+// Source addresses: the client closes first, so TIME_WAIT sockets pile up on
+// its side (60 s at ~12k cycles/s: far more than the ephemeral ports), and
+// every connect() then searches the ports for a free 4-tuple. `perf record
+// -a` of a run against `ringxfer echo` put 48 % of this client's CPU in that
+// search (__inet_check_established, __inet_hash_connect, tcp_twsk_unique),
+// so every server measured the same 12.2k conns/s. Against a 127.x target
+// the cycles therefore take their source address in turn from 127.0.0.2 up
+// (--source-addresses), bound with IP_BIND_ADDRESS_NO_PORT: each address has
+// its own port space, and the search ends at once.
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,6 +59,8 @@ constexpr std::string_view accept_usage =
     "  --duration T          measured time after the warm-up (default 5s)\n"
     "  --warmup T            run this long before measuring (default 0.5s)\n"
     "  --threads T           client threads (default 1)\n"
+    "  --source-addresses N  take source addresses 127.0.0.2 .. in turn (a 127.x\n"
+    "                        target only; 1: let the kernel choose; default 64)\n"
     "  --json                one JSON object on stdout\n"
     "  -h, --help            this text\n";
 
@@ -59,6 +72,7 @@ struct AcceptOptions {
   double duration_s = 5;
   double warmup_s = 0.5;
   std::uint32_t threads = 1;
+  std::uint32_t source_addresses = 64;  // 127.0.0.2 ..; 1: the kernel's choice
 };
 
 struct AcceptControl {
@@ -142,6 +156,13 @@ class AcceptWorker {
       return;
     }
     set_nodelay(s.fd);
+    if (!bind_source(s.fd)) {
+      error(result_.errors_connect, "bind source address: " + errno_text(errno));
+      ::close(s.fd);
+      s.fd = -1;
+      retry_.push_back(i);
+      return;
+    }
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.u32 = i;
@@ -155,6 +176,18 @@ class AcceptWorker {
       retry_.push_back(i);
     }
     // Either way (connected at once or in progress), EPOLLOUT reports it.
+  }
+
+  // The next source address in turn (see the file comment); true when the
+  // kernel chooses (not a 127.x target, or --source-addresses 1).
+  bool bind_source(int fd) {
+    if (!loopback_v4_ || o_.source_addresses <= 1) return true;
+    int on = 1;
+    if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on) != 0) return false;
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    source.sin_addr.s_addr = htonl((127u << 24) + 2 + next_source_++ % o_.source_addresses);
+    return ::bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) == 0;
   }
 
   void finish(std::uint32_t i, std::uint64_t now) {
@@ -231,6 +264,9 @@ class AcceptWorker {
   std::vector<std::uint32_t> restart_;
   std::vector<std::uint32_t> retry_;
   int epoll_fd_ = -1;
+  std::uint32_t next_source_ = 0;
+  bool loopback_v4_ = address_.family == AF_INET &&
+                      (ntohl(reinterpret_cast<const sockaddr_in&>(address_.storage).sin_addr.s_addr) >> 24) == 127;
   AcceptResult result_;
 };
 
@@ -261,6 +297,8 @@ int accept_command(std::span<const std::string_view> args) {
       o.warmup_s = parse_duration_s(f, reader.value());
     } else if (f == "--threads") {
       o.threads = static_cast<std::uint32_t>(std::min<std::uint64_t>(parse_count(f, reader.value()), UINT32_MAX));
+    } else if (f == "--source-addresses") {
+      o.source_addresses = static_cast<std::uint32_t>(std::min<std::uint64_t>(parse_count(f, reader.value()), UINT32_MAX));
     } else if (f == "--json") {
       reader.no_value();
       json = true;
@@ -269,6 +307,7 @@ int accept_command(std::span<const std::string_view> args) {
     }
   }
   if (!target_given) throw UsageError("--target HOST:PORT is required");
+  if (o.source_addresses < 1 || o.source_addresses > 65000) throw UsageError("--source-addresses: must be 1 .. 65000");
   if (o.concurrency < 1 || o.concurrency > 10000) throw UsageError("--concurrency: must be 1 .. 10000");
   if (o.request_bytes > Pattern::period) throw UsageError("--request-size: must be 0 .. 65521 bytes");
   if (o.no_wait && o.request_bytes > 0) throw UsageError("--no-wait and --request-size exclude each other");
@@ -324,6 +363,7 @@ int accept_command(std::span<const std::string_view> args) {
         .field("concurrency", o.concurrency)
         .field("request_bytes", o.request_bytes)
         .field("threads", o.threads)
+        .field("source_addresses", o.source_addresses)
         .field("warmup_s", o.warmup_s)
         .field("measured_s", measured_s)
         .field("connections", r.cycles)

@@ -142,6 +142,33 @@ case "$case_name" in
     run_load accept --target "$(target)" --concurrency 4 --duration 0.5 --warmup 0.1
     [[ $rc == 0 ]] || fail "load exit $rc (half-close cycle): $(cat "$work/load.err")"
     want_positive connections_per_s
+    # Source addresses in turn: a listener that records each connection's
+    # peer address (TIME_WAIT entries would not do: the kernel's bucket
+    # table may be full after other runs, and then none is kept).
+    python3 -c '
+import socket, sys, time
+l = socket.create_server(("127.0.0.1", 0)); l.settimeout(0.2)
+print(l.getsockname()[1], flush=True)
+seen = set(); end = time.time() + 3
+while time.time() < end:
+    try: c, a = l.accept()
+    except socket.timeout: continue
+    seen.add(a[0]); c.settimeout(1)
+    while c.recv(4096): pass
+    c.close()
+print(" ".join(sorted(seen)), flush=True)' >"$work/sources" &
+    recorder=$!
+    for _ in $(seq 100); do [[ -s "$work/sources" ]] && break; sleep 0.05; done
+    run_load accept --target "127.0.0.1:$(head -1 "$work/sources")" --concurrency 2 --duration 0.3 --warmup 0 --source-addresses 8
+    [[ $rc == 0 ]] || fail "load exit $rc (--source-addresses 8): $(cat "$work/load.err")"
+    want_equal source_addresses 8
+    wait "$recorder"
+    # (127.0.0.1: the one blocking probe connect before the run.)
+    sources=$(sed -n 2p "$work/sources")
+    [[ "$sources" == "127.0.0.1 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 127.0.0.7 127.0.0.8 127.0.0.9" ]] ||
+      fail "--source-addresses 8: peers seen '$sources', want 127.0.0.1 (the probe) and 127.0.0.2 .. 127.0.0.9"
+    run_load accept --target "$(target)" --concurrency 1 --duration 0.1 --warmup 0 --source-addresses 0
+    [[ $rc == 2 ]] || fail "--source-addresses 0: exit $rc, want 2"
     stop_peer
     ;;
   get)
