@@ -148,7 +148,7 @@ class ServeWorker final : public Worker {
     const std::uint32_t cache_capacity =
         std::min(config_.open_file_cache, engine_->slot_usage().fd_slots_capacity / 4);
     cache_ = std::make_unique<OpenFileCache>(*engine_, config_.root_fd, cache_capacity,
-                                             config_.open_file_inactive.count());
+                                             config_.open_file_inactive.count(), config_.open_file_bytes);
     key_.reserve(config_.limits.max_uri_bytes + 2);
     what = "listener";
     if (auto ec = listener_.take(context)) return ec;
@@ -179,7 +179,13 @@ class ServeWorker final : public Worker {
     }
   }
 
-  void read_counters(ToolCounters& out) const override { out = counters_; }
+  void read_counters(ToolCounters& out) const override {
+    out = counters_;
+    if (cache_) {
+      const OpenFileCache::Counters& k = cache_->counters();
+      out.file_cache = {k.hits, k.misses, k.stale, k.memory_hits, k.memory_bytes};
+    }
+  }
 
   void flush_log() noexcept { log_.flush(); }
 
@@ -626,6 +632,10 @@ class ServeWorker final : public Worker {
       send_head(c, n);
       return;
     }
+    if (f.cached != nullptr && !f.cached->bytes().empty()) {
+      send_from_memory(c, f.cached, out.first(n), f.cached->bytes().subspan(first, length));
+      return;
+    }
     File file;
     if (f.cached != nullptr) {
       file = f.cached->file;
@@ -659,6 +669,24 @@ class ServeWorker final : public Worker {
       return;
     }
     if (!c->transfer_ended) c->transfer = id;
+  }
+
+  // Head and body (a cached file's bytes, which the entry's reference keeps)
+  // in one sendmsg: no read, no transfer.
+  void send_from_memory(Conn* c, CachedFile* e, std::span<const char> head, std::span<const std::byte> body) {
+    const std::span<const std::byte> pieces[2] = {std::as_bytes(head), body};
+    ++c->ops;
+    OpId id = engine_->sendv(c->socket, pieces, [this, c, e](std::error_code ec, std::size_t sent) {
+      --c->ops;
+      cache_->release(e);
+      std::size_t body_sent = sent > c->head_bytes ? sent - c->head_bytes : 0;
+      finish_response(c, ec, body_sent, sent);
+    });
+    if (!id) {
+      --c->ops;
+      cache_->release(e);
+      finish_response(c, id.error(), 0, 0);
+    }
   }
 
   void let_go_of_file(Conn* c) noexcept {
