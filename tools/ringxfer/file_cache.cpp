@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <new>
 
+#include "ringxfer/transfer.hpp"
+
 namespace ringxfer::cli::serve {
 
 namespace {
@@ -129,6 +131,14 @@ void OpenFileCache::recycle(CachedFile* e) noexcept {
 
 void OpenFileCache::maybe_keep_bytes(CachedFile* e, int fd) noexcept {
   if (e->size == 0 || e->size > bytes_.body_max_bytes || fd < 0) return;
+  // Only bodies a transfer would copy anyway (read, then send): memory saves
+  // the read. Above the copy band, splice/sendfile from the page cache beats
+  // a copy from memory (64 KiB, io_uring, wrk -c32: 17k req/s from memory
+  // against 26k spliced; epoll 11.5 against 10.3 us CPU per request).
+  if (choose_strategy(Source::Kind::file, Sink::Kind::socket, std::size_t(e->size), Strategy::automatic,
+                      engine_.features()) != Strategy::copy) {
+    return;
+  }
   if (e->identity.ctime_ns > realtime_ns() - bytes_.settle_ns) return;  // changed too recently to trust
   if (!make_room(e->size)) return;
   std::unique_ptr<std::byte[]> body(new (std::nothrow) std::byte[e->size]);

@@ -29,8 +29,9 @@
 // Nothing is allocated on a hit (but the one that keeps a file's bytes); a
 // miss allocates the entry's key and name.
 //
-// Bytes in memory: a file of at most `body_max_bytes` also keeps its bytes,
-// so that a hit is one sendmsg of head and body, with no read. The bytes
+// Bytes in memory: a file of at most `body_max_bytes` that a transfer would
+// copy (read, then send: below the splice band, choose_strategy()) also keeps
+// its bytes, so that a hit is one sendmsg of head and body, with no read. The bytes
 // are as fresh as the fd: every hit is still checked by the fstatat above,
 // and any change of the file changes its ctime. Two gaps are closed on
 // purpose. (1) A file changed less than `settle_ns` ago (ctime) is not kept:

@@ -490,7 +490,7 @@ class ServeWorker final : public Worker {
     if (cache_->enabled()) {
       key_.assign(path.relative);  // before open_file() moves the bytes
       if (path.directory) key_.push_back('/');
-      if (CachedFile* e = cache_->find(key_, now_ns())) {
+      if (CachedFile* e = cache_->find(key_, c->started_ns)) {
         respond_file(c, served(e));
         return;
       }
@@ -508,7 +508,7 @@ class ServeWorker final : public Worker {
       }
       case Lookup::file: {
         std::string_view type = config_.mime->lookup(file.name);
-        if (CachedFile* e = cache_->enabled() ? cache_->insert(key_, file, type, now_ns()) : nullptr) {
+        if (CachedFile* e = cache_->enabled() ? cache_->insert(key_, file, type, c->started_ns) : nullptr) {
           respond_file(c, served(e));
           return;
         }
@@ -701,7 +701,8 @@ class ServeWorker final : public Worker {
     ++counters_.messages;
     if (c->status < counters_.by_status.size()) ++counters_.by_status[c->status];
     counters_.bytes_out += bytes_out;
-    counters_.latency.record(std::uint64_t(now_ns() - c->started_ns));
+    const std::int64_t now = now_ns();  // one clock read for the latency and the next deadline
+    counters_.latency.record(std::uint64_t(now - c->started_ns));
     log_access(c, body_bytes);
     if (ec) {
       if (!c->closing && !canceled(ec)) ++counters_.errors;
@@ -719,7 +720,6 @@ class ServeWorker final : public Worker {
     c->begin += c->consumed;
     c->consumed = 0;
     if (c->begin == c->end) c->begin = c->end = 0;
-    const std::int64_t now = now_ns();
     if (c->begin < c->end || c->stashed()) header_.push(c->timer, now);  // the next request has begun
     else idle_.push(c->timer, now);
     process(c);
