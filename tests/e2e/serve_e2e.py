@@ -1175,6 +1175,13 @@ def case_file_bytes():
                 expect(get(n)[2] == d, f"{n}: wrong bytes")
                 peak = max(peak, metric("memory_bytes"))
         expect(0 < peak <= 20 * 1024, f"bytes held {peak}, bound 20480")
+        # Those kept, once idle for a second, make room for others.
+        time.sleep(1.1)
+        before = metric("memory_hits_total")
+        for _ in range(2):
+            expect(get(names[-1])[2] == datas[-1], "last file: wrong bytes")
+        expect(metric("memory_hits_total") == before + 2, "idle bodies did not make room for a new one")
+        expect(metric("memory_bytes") <= 20 * 1024, "bound passed after evicting")
         s.close()
     # --open-file-bytes 0: no bytes kept.
     with Tree() as tree, Server("serve", [tree.root, "--open-file-bytes", "0", "--open-file-bytes-settle", "0"],

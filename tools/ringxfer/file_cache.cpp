@@ -13,6 +13,9 @@ namespace ringxfer::cli::serve {
 
 namespace {
 
+// A body is evicted for another only after this long unused.
+constexpr std::int64_t body_evict_idle_ns = 1'000'000'000;
+
 std::int64_t realtime_ns() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -51,7 +54,7 @@ CachedFile* OpenFileCache::find(std::string_view key, std::int64_t now_ns) noexc
     unlink_body(e);
     push_body_front(e);
   } else {
-    maybe_keep_bytes(e, engine_.native_handle(e->file));
+    maybe_keep_bytes(e, engine_.native_handle(e->file), now_ns);
   }
   if (e->body) ++counters_.memory_hits;
   ++e->refs;
@@ -98,7 +101,7 @@ CachedFile* OpenFileCache::insert(std::string_view key, const OpenedFile& file, 
   e->last_used_ns = now_ns;
   map_.emplace(e->key, e);
   push_front(e);
-  maybe_keep_bytes(e, engine_.native_handle(handle));
+  maybe_keep_bytes(e, engine_.native_handle(handle), now_ns);
   return e;
 }
 
@@ -129,8 +132,8 @@ void OpenFileCache::recycle(CachedFile* e) noexcept {
   free_.push_back(e);
 }
 
-void OpenFileCache::maybe_keep_bytes(CachedFile* e, int fd) noexcept {
-  if (e->size == 0 || e->size > bytes_.body_max_bytes || fd < 0) return;
+void OpenFileCache::maybe_keep_bytes(CachedFile* e, int fd, std::int64_t now_ns) noexcept {
+  if (e->size == 0 || e->size > bytes_.body_max_bytes || fd < 0 || no_nowait_reads_) return;
   // Only bodies a transfer would copy anyway (read, then send): memory saves
   // the read. Above the copy band, splice/sendfile from the page cache beats
   // a copy from memory (64 KiB, io_uring, wrk -c32: 17k req/s from memory
@@ -140,7 +143,7 @@ void OpenFileCache::maybe_keep_bytes(CachedFile* e, int fd) noexcept {
     return;
   }
   if (e->identity.ctime_ns > realtime_ns() - bytes_.settle_ns) return;  // changed too recently to trust
-  if (!make_room(e->size)) return;
+  if (!make_room(e->size, now_ns)) return;
   std::unique_ptr<std::byte[]> body(new (std::nothrow) std::byte[e->size]);
   if (!body) return;
   std::size_t got = 0;
@@ -148,6 +151,7 @@ void OpenFileCache::maybe_keep_bytes(CachedFile* e, int fd) noexcept {
     iovec iov{body.get() + got, std::size_t(e->size - got)};
     ssize_t n = ::preadv2(fd, &iov, 1, off_t(got), RWF_NOWAIT);  // EAGAIN: not in the page cache
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EOPNOTSUPP) no_nowait_reads_ = true;  // a file system under the root: never again
     if (n <= 0) return;
     got += std::size_t(n);
   }
@@ -160,14 +164,18 @@ void OpenFileCache::maybe_keep_bytes(CachedFile* e, int fd) noexcept {
   push_body_front(e);
 }
 
-bool OpenFileCache::make_room(std::uint64_t bytes) noexcept {
+bool OpenFileCache::make_room(std::uint64_t bytes, std::int64_t now_ns) noexcept {
   if (bytes > bytes_.body_total_bytes) return false;
-  // Least recently used first; bodies in use by a response stay.
+  // Least recently used first, and only bodies idle for a while: when the
+  // files in use do not fit, the ones that did not get in are read as
+  // without bytes in memory, rather than evicting and reading bytes per
+  // request. Bodies in use by a response stay.
   CachedFile* p = body_tail_;
-  while (p != nullptr && counters_.memory_bytes + bytes > bytes_.body_total_bytes) {
-    CachedFile* older_next = p->body_prev;
+  while (p != nullptr && counters_.memory_bytes + bytes > bytes_.body_total_bytes &&
+         now_ns - p->last_used_ns >= body_evict_idle_ns) {
+    CachedFile* more_recent = p->body_prev;
     if (p->refs == 0) free_body(p);
-    p = older_next;
+    p = more_recent;
   }
   return counters_.memory_bytes + bytes <= bytes_.body_total_bytes;
 }

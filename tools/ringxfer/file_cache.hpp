@@ -42,8 +42,10 @@
 // thread; a file not in the page cache is served by a read op and kept on a
 // later hit) and checked again after the read: a change during the read
 // discards them. The bytes of all entries of one cache, those still in use
-// by a response included, never exceed `body_total_bytes`; the least
-// recently used bodies go first.
+// by a response included, never exceed `body_total_bytes`; to make room, the
+// least recently used bodies go first, but only those unused for a second
+// (a working set larger than the bound is partly served by reads, never by
+// a new allocation and read per request).
 #include <sys/types.h>
 
 #include <cstdint>
@@ -137,8 +139,8 @@ class OpenFileCache {
   void recycle(CachedFile* entry) noexcept;
   // Reads the bytes of an entry just checked (identity == the path's now)
   // if it is small, settled and in the page cache, and room can be made.
-  void maybe_keep_bytes(CachedFile* entry, int fd) noexcept;
-  bool make_room(std::uint64_t bytes) noexcept;
+  void maybe_keep_bytes(CachedFile* entry, int fd, std::int64_t now_ns) noexcept;
+  bool make_room(std::uint64_t bytes, std::int64_t now_ns) noexcept;
   void free_body(CachedFile* entry) noexcept;
   void unlink_body(CachedFile* entry) noexcept;
   void push_body_front(CachedFile* entry) noexcept;
@@ -148,6 +150,7 @@ class OpenFileCache {
   std::uint32_t capacity_;
   std::int64_t inactive_ns_;
   FileBytesOptions bytes_;
+  bool no_nowait_reads_ = false;  // RWF_NOWAIT refused: keep no bytes (a disk wait would stall the thread)
   std::unordered_map<std::string, CachedFile*, Hash, std::equal_to<>> map_;
   std::vector<std::unique_ptr<CachedFile>> storage_;
   std::vector<CachedFile*> free_;
