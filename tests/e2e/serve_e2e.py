@@ -10,6 +10,7 @@ bounded.
 import argparse
 import hashlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -1073,6 +1074,124 @@ def case_file_cache():
         st, data, closed = raw(server, b"GET /a.txt HTTP/1.0\r\n\r\n")
         expect(st == 200 and data.endswith(b"hello\n"), f"cache off: {data!r}")
         expect(not open_files(server, "/root/a.txt"), "--open-file-cache 0 still holds the file")
+
+
+def case_file_bytes():
+    """Small files' bytes kept in memory (--open-file-bytes): served with no read,
+    as fresh as the file on disk, within the memory bound."""
+    settle = 0.3
+    with Tree() as tree, Server("serve", [tree.root, "--threads", "1", "--open-file-bytes", "4K",
+                                          "--open-file-bytes-total", "20K", "--open-file-bytes-settle",
+                                          str(settle)], metrics=True) as server:
+        s = connect(server)
+        buf = b""
+
+        def get(name, *headers, method="GET"):
+            nonlocal buf
+            extra = "".join(h + "\r\n" for h in headers)
+            s.sendall(f"{method} /{name} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode())
+            st, hd, body, buf = read_response(s, buf, head_only=method == "HEAD")
+            return st, hd, body
+
+        def metric(name):
+            status, ctype, text = cli_e2e.scrape(server.metrics_port)
+            samples = cli_e2e.prom_check.check(text)
+            return cli_e2e.prom_check.value(samples, "ringxfer_serve_file_cache_" + name) or 0
+
+        def write(p, data):
+            with open(p, "wb") as f:
+                f.write(data)
+
+        def settled():
+            time.sleep(settle + 0.15)
+
+        path = os.path.join(tree.root, "c.txt")
+        big = os.path.join(tree.root, "big.txt")
+        v1 = bytes(random.getrandbits(8) for _ in range(3000))
+        write(path, v1)
+        write(big, b"b" * 5000)  # over --open-file-bytes: never kept
+        # Changed a moment ago: served, not kept.
+        for _ in range(2):
+            expect(get("c.txt")[2] == v1, "fresh file")
+        expect(metric("memory_hits_total") == 0 and metric("memory_bytes") == 0,
+               "bytes of a file changed within --open-file-bytes-settle were kept")
+        settled()
+        for _ in range(2):
+            expect(get("big.txt")[2] == b"b" * 5000, "big file")
+        expect(metric("memory_bytes") == 0, "bytes of a file over --open-file-bytes were kept")
+        for _ in range(3):
+            st, hd, body = get("c.txt")
+            expect(st == 200 and body == v1, f"settled file: {st}")
+        expect(metric("memory_bytes") == 3000, f"settled file not kept: {metric('memory_bytes')}")
+        hits = metric("memory_hits_total")
+        expect(hits >= 2, f"no hits from memory: {hits}")
+        etag = hd["etag"]
+        # From memory: Range, HEAD, If-None-Match.
+        st, hd, body = get("c.txt", "Range: bytes=100-199")
+        expect(st == 206 and body == v1[100:200] and hd["content-range"] == "bytes 100-199/3000",
+               f"range from memory: {st} {hd}")
+        st, hd, body = get("c.txt", method="HEAD")
+        expect(st == 200 and body == b"" and hd["content-length"] == "3000", f"HEAD from memory: {st} {hd}")
+        st, hd, body = get("c.txt", f"If-None-Match: {etag}")
+        expect(st == 304 and body == b"", f"If-None-Match from memory: {st}")
+        expect(metric("memory_hits_total") >= hits + 3, "Range/HEAD/If-None-Match were not memory hits")
+        # Rewritten in place, same size, at once: the new bytes, not the kept ones.
+        with open(path, "r+b") as f:
+            f.write(b"REWRITTEN")
+        v2 = b"REWRITTEN" + v1[9:]
+        st, hd, body = get("c.txt")
+        expect(body == v2, "rewritten in place (same size): stale bytes from memory")
+        expect(metric("memory_bytes") == 0, "the changed file's old bytes are still held")
+        settled()
+        expect(get("c.txt")[2] == v2 and get("c.txt")[2] == v2, "rewritten, settled")
+        expect(metric("memory_bytes") == 3000, "the rewritten file, settled, is not kept again")
+        # Truncated: the short body, and 416 past its end.
+        with open(path, "r+b") as f:
+            f.truncate(10)
+        st, hd, body = get("c.txt", "Range: bytes=100-199")
+        expect(st == 416, f"range past a truncated end: {st}")
+        expect(get("c.txt")[2] == v2[:10], "truncated: stale bytes")
+        # Replaced by rename: the new inode's bytes; deleted: 404.
+        settled()
+        get("c.txt")
+        expect(metric("memory_bytes") == 10, "truncated file not kept")
+        tmp = os.path.join(tree.root, ".c.tmp")
+        write(tmp, b"renamed over\n")
+        os.rename(tmp, path)
+        expect(get("c.txt")[2] == b"renamed over\n", "renamed over: stale bytes")
+        settled()
+        get("c.txt")
+        os.unlink(path)
+        expect(get("c.txt")[0] == 404, "deleted: still served from memory")
+        # Many distinct small files: the bytes held never pass --open-file-bytes-total.
+        names = [f"m{i}.txt" for i in range(16)]
+        datas = [bytes([65 + i]) * 3000 for i in range(16)]
+        for n, d in zip(names, datas):
+            write(os.path.join(tree.root, n), d)
+        settled()
+        peak = 0
+        for _ in range(2):
+            for n, d in zip(names, datas):
+                expect(get(n)[2] == d, f"{n}: wrong bytes")
+                peak = max(peak, metric("memory_bytes"))
+        expect(0 < peak <= 20 * 1024, f"bytes held {peak}, bound 20480")
+        # Those kept, once idle for a second, make room for others.
+        time.sleep(1.1)
+        before = metric("memory_hits_total")
+        for _ in range(2):
+            expect(get(names[-1])[2] == datas[-1], "last file: wrong bytes")
+        expect(metric("memory_hits_total") == before + 2, "idle bodies did not make room for a new one")
+        expect(metric("memory_bytes") <= 20 * 1024, "bound passed after evicting")
+        s.close()
+    # --open-file-bytes 0: no bytes kept.
+    with Tree() as tree, Server("serve", [tree.root, "--open-file-bytes", "0", "--open-file-bytes-settle", "0"],
+                                metrics=True) as server:
+        for _ in range(3):
+            curl("-o", "/dev/null", f"http://127.0.0.1:{server.port}/a.txt")
+        status, ctype, text = cli_e2e.scrape(server.metrics_port)
+        samples = cli_e2e.prom_check.check(text)
+        expect(cli_e2e.prom_check.value(samples, "ringxfer_serve_file_cache_memory_hits_total") == 0,
+               "--open-file-bytes 0 still keeps bytes")
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}

@@ -19,6 +19,11 @@ void ToolCounters::add(const ToolCounters& other) noexcept {
   errors += other.errors;
   latency.add(other.latency);
   for (std::size_t i = 0; i < by_status.size(); ++i) by_status[i] += other.by_status[i];
+  file_cache.hits += other.file_cache.hits;
+  file_cache.misses += other.file_cache.misses;
+  file_cache.stale += other.file_cache.stale;
+  file_cache.memory_hits += other.file_cache.memory_hits;
+  file_cache.memory_bytes += other.file_cache.memory_bytes;
 }
 
 namespace {
@@ -126,6 +131,18 @@ std::string metrics_text(const MetricsVocabulary& v, const std::vector<ThreadSna
     for (std::size_t code = 0; code < sum.by_status.size(); ++code) {
       if (sum.by_status[code] != 0) sample(out, name, "status=\"" + std::to_string(code) + "\"", sum.by_status[code]);
     }
+  }
+
+  // serve's open-file cache, once it has been asked.
+  const ToolCounters::FileCache& fc = sum.file_cache;
+  if (fc.hits != 0 || fc.misses != 0) {
+    counter("file_cache_hits", "Requests whose file was in the open-file cache, unchanged.", fc.hits);
+    counter("file_cache_misses", "Requests whose file was opened (absent or changed).", fc.misses);
+    counter("file_cache_stale", "Cache entries dropped because their file changed.", fc.stale);
+    counter("file_cache_memory_hits", "Cache hits whose file's bytes were in memory.", fc.memory_hits);
+    std::string held = prefix + "file_cache_memory_bytes";
+    header(out, held, "Bytes of small files held in memory by the open-file cache.", "gauge");
+    sample(out, held, {}, fc.memory_bytes);
   }
 
   std::string open = prefix + "open_connections";

@@ -49,6 +49,14 @@ struct ToolCounters {
   // Messages by protocol status (serve: HTTP status codes 100..599; index =
   // the code); all zero for tools without one, and then not exported.
   std::array<std::uint64_t, 600> by_status{};
+  // serve's open-file cache (all zero elsewhere, and then not exported).
+  struct FileCache {
+    std::uint64_t hits = 0;
+    std::uint64_t misses = 0;
+    std::uint64_t stale = 0;
+    std::uint64_t memory_hits = 0;
+    std::uint64_t memory_bytes = 0;  // a gauge
+  } file_cache;
 
   void add(const ToolCounters& other) noexcept;
 };

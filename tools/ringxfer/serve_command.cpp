@@ -49,6 +49,13 @@ constexpr std::string_view serve_usage_head =
     "                        deleted file is seen at once; 0 turns the cache off\n"
     "                        (default 1000, at most a quarter of the fd slots)\n"
     "  --open-file-inactive S  close a cached file unused for S seconds (default 10)\n"
+    "  --open-file-bytes N   keep the bytes of cached files up to N bytes in memory\n"
+    "                        (those below the splice band, which are read and sent):\n"
+    "                        a hit is then one send, no read (default 64K; 0: off)\n"
+    "  --open-file-bytes-total N  bytes kept per thread at most (default 16M)\n"
+    "  --open-file-bytes-settle S  keep no bytes of a file changed (ctime) less than\n"
+    "                        S seconds ago: on a file system with coarser timestamps,\n"
+    "                        a rewrite within one tick would go unseen (default 1)\n"
     "  --max-uri-bytes N     request-target longer than N: 414 (default 8192)\n"
     "  --max-header-bytes N  header fields over N bytes: 431 (default 16384)\n"
     "  --max-headers N       more than N header fields: 431 (default 64, at most 100)\n";
@@ -92,6 +99,14 @@ int serve_command(std::span<const std::string_view> args) {
     return parse_uint(v, std::uint32_t(0), std::uint32_t(1u << 20), config.open_file_cache);
   });
   parser.option("--open-file-inactive", [&](std::string_view v) { return parse_timeout(v, config.open_file_inactive); });
+  parser.option("--open-file-bytes", [&](std::string_view v) {
+    return parse_bytes(v, 0, std::uint64_t(1) << 30, config.open_file_bytes.body_max_bytes);
+  });
+  parser.option("--open-file-bytes-total", [&](std::string_view v) {
+    return parse_bytes(v, 0, std::uint64_t(1) << 40, config.open_file_bytes.body_total_bytes);
+  });
+  std::chrono::nanoseconds settle{config.open_file_bytes.settle_ns};
+  parser.option("--open-file-bytes-settle", [&](std::string_view v) { return parse_seconds(v, settle); });
   std::uint64_t uri = config.limits.max_uri_bytes;
   std::uint64_t head = config.limits.max_head_bytes;
   std::uint64_t count = config.limits.max_header_count;
@@ -102,6 +117,7 @@ int serve_command(std::span<const std::string_view> args) {
   if (int code = parser.parse(args); code >= 0) return code;
   if (root.empty()) return parser.fail("DIR is required");
   config.limits.max_uri_bytes = uri;
+  config.open_file_bytes.settle_ns = settle.count();
   config.limits.max_head_bytes = head;
   config.limits.max_header_count = count;
   if (max_connections != 0) {

@@ -148,7 +148,7 @@ class ServeWorker final : public Worker {
     const std::uint32_t cache_capacity =
         std::min(config_.open_file_cache, engine_->slot_usage().fd_slots_capacity / 4);
     cache_ = std::make_unique<OpenFileCache>(*engine_, config_.root_fd, cache_capacity,
-                                             config_.open_file_inactive.count());
+                                             config_.open_file_inactive.count(), config_.open_file_bytes);
     key_.reserve(config_.limits.max_uri_bytes + 2);
     what = "listener";
     if (auto ec = listener_.take(context)) return ec;
@@ -179,7 +179,13 @@ class ServeWorker final : public Worker {
     }
   }
 
-  void read_counters(ToolCounters& out) const override { out = counters_; }
+  void read_counters(ToolCounters& out) const override {
+    out = counters_;
+    if (cache_) {
+      const OpenFileCache::Counters& k = cache_->counters();
+      out.file_cache = {k.hits, k.misses, k.stale, k.memory_hits, k.memory_bytes};
+    }
+  }
 
   void flush_log() noexcept { log_.flush(); }
 
@@ -484,7 +490,7 @@ class ServeWorker final : public Worker {
     if (cache_->enabled()) {
       key_.assign(path.relative);  // before open_file() moves the bytes
       if (path.directory) key_.push_back('/');
-      if (CachedFile* e = cache_->find(key_, now_ns())) {
+      if (CachedFile* e = cache_->find(key_, c->started_ns)) {
         respond_file(c, served(e));
         return;
       }
@@ -502,7 +508,7 @@ class ServeWorker final : public Worker {
       }
       case Lookup::file: {
         std::string_view type = config_.mime->lookup(file.name);
-        if (CachedFile* e = cache_->enabled() ? cache_->insert(key_, file, type, now_ns()) : nullptr) {
+        if (CachedFile* e = cache_->enabled() ? cache_->insert(key_, file, type, c->started_ns) : nullptr) {
           respond_file(c, served(e));
           return;
         }
@@ -626,6 +632,10 @@ class ServeWorker final : public Worker {
       send_head(c, n);
       return;
     }
+    if (f.cached != nullptr && !f.cached->bytes().empty()) {
+      send_from_memory(c, f.cached, out.first(n), f.cached->bytes().subspan(first, length));
+      return;
+    }
     File file;
     if (f.cached != nullptr) {
       file = f.cached->file;
@@ -661,6 +671,24 @@ class ServeWorker final : public Worker {
     if (!c->transfer_ended) c->transfer = id;
   }
 
+  // Head and body (a cached file's bytes, which the entry's reference keeps)
+  // in one sendmsg: no read, no transfer.
+  void send_from_memory(Conn* c, CachedFile* e, std::span<const char> head, std::span<const std::byte> body) {
+    const std::span<const std::byte> pieces[2] = {std::as_bytes(head), body};
+    ++c->ops;
+    OpId id = engine_->sendv(c->socket, pieces, [this, c, e](std::error_code ec, std::size_t sent) {
+      --c->ops;
+      cache_->release(e);
+      std::size_t body_sent = sent > c->head_bytes ? sent - c->head_bytes : 0;
+      finish_response(c, ec, body_sent, sent);
+    });
+    if (!id) {
+      --c->ops;
+      cache_->release(e);
+      finish_response(c, id.error(), 0, 0);
+    }
+  }
+
   void let_go_of_file(Conn* c) noexcept {
     if (c->cached != nullptr) cache_->release(c->cached);
     else engine_->close(c->file, [](std::error_code) {});
@@ -673,7 +701,8 @@ class ServeWorker final : public Worker {
     ++counters_.messages;
     if (c->status < counters_.by_status.size()) ++counters_.by_status[c->status];
     counters_.bytes_out += bytes_out;
-    counters_.latency.record(std::uint64_t(now_ns() - c->started_ns));
+    const std::int64_t now = now_ns();  // one clock read for the latency and the next deadline
+    counters_.latency.record(std::uint64_t(now - c->started_ns));
     log_access(c, body_bytes);
     if (ec) {
       if (!c->closing && !canceled(ec)) ++counters_.errors;
@@ -691,7 +720,6 @@ class ServeWorker final : public Worker {
     c->begin += c->consumed;
     c->consumed = 0;
     if (c->begin == c->end) c->begin = c->end = 0;
-    const std::int64_t now = now_ns();
     if (c->begin < c->end || c->stashed()) header_.push(c->timer, now);  // the next request has begun
     else idle_.push(c->timer, now);
     process(c);

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "http/mime.hpp"
+#include "file_cache.hpp"
 #include "http/request.hpp"
 #include "runner.hpp"
 #include "serve_support.hpp"
@@ -30,6 +31,8 @@ struct ServeConfig {
   std::uint32_t open_file_cache = 1000;
   // An entry unused this long is closed.
   std::chrono::nanoseconds open_file_inactive = std::chrono::seconds(10);
+  // Small files' bytes kept with their cache entries (file_cache.hpp).
+  FileBytesOptions open_file_bytes;
 };
 
 std::unique_ptr<Worker> make_serve_worker(const ServeConfig& config);
