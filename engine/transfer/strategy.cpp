@@ -2,6 +2,7 @@
 #include <string_view>
 
 #include "ringxfer/transfer.hpp"
+#include "transfer/transfer_machine.hpp"
 
 namespace ringxfer {
 
@@ -41,16 +42,24 @@ struct AutoThresholds {
   // io_uring (5.19 vs 6.30 GiB/s). With no NIC here to measure the win,
   // `automatic` keeps memory on the copy path; zerocopy stays a choice.
   bool memory_zerocopy = false;
-  // socket -> socket (a relay, until the end of the stream) by splice: off on
-  // both backends. A relay direction by splice holds one pipe of the pool
-  // for its whole life, so 32 relays (64 pipes) were all a proxy could move
-  // at once: with 100 idle connections a new one got no byte (2026-12-01).
-  // By copy, a direction waits for its socket to be readable
-  // (Engine::wait_readable) before it takes a buffer, so it holds nothing
-  // while idle (test idle_relays_hold_no_buffer).
-  // io_uring also runs splice on io-wq worker threads (a ~5 s stall in 1
-  // run of 8 until splice from a socket polled first). Splice stays a choice.
-  bool relay_splice = false;
+  // socket -> socket (a relay direction, until the end of the stream): in
+  // turns (transfer_machine.hpp). Each turn waits until the source is
+  // readable, holding nothing, then moves what is there by copy or by splice;
+  // a splice turn takes a pipe for that turn only and gives it back when the
+  // source has no more (an idle direction holds no pipe and no buffer:
+  // tests idle_relays_hold_no_buffer, idle_splice_relays_hold_no_pipe), and
+  // a turn that finds every pipe busy goes by copy. `automatic` starts a
+  // direction by copy and switches it to splice after
+  // relay_large_reads_to_splice reads in a row of relay_large_read_bytes (or
+  // a full pool buffer), back to copy after relay_small_turns_to_copy splice
+  // turns in a row below relay_small_turn_bytes. (Until 2026-12-01 a splice
+  // direction held one pipe for its whole life: 32 relays took all 64 pipes
+  // and with 100 idle connections a new one got no byte; auto was copy.)
+  bool relay_splice = true;
+  std::size_t relay_large_read_bytes = 32 * 1024;
+  std::uint32_t relay_large_reads_to_splice = 4;
+  std::size_t relay_small_turn_bytes = 4 * 1024;
+  std::uint32_t relay_small_turns_to_copy = 2;
 };
 constexpr AutoThresholds thresholds;
 
@@ -99,7 +108,9 @@ Strategy choose_strategy(Source::Kind source, Sink::Kind sink, std::size_t lengt
         if (backend_sendfile) return Strategy::sendfile;
         return backend_splice ? Strategy::splice : Strategy::copy;
       case K::socket:
-        if (to_socket && !thresholds.relay_splice) return Strategy::copy;
+        // To a socket: copy first, splice turn by turn once reads come
+        // large (relay_turns(); the transfer machine switches).
+        if (to_socket) return Strategy::copy;
         return backend_splice ? Strategy::splice : Strategy::copy;
     }
   }
@@ -116,5 +127,19 @@ Strategy choose_strategy(Source::Kind source, Sink::Kind sink, std::size_t lengt
       return Strategy::copy;
   }
 }
+
+namespace detail {
+
+RelayTurns relay_turns(const Features& features) noexcept {
+  RelayTurns t;
+  t.splice = thresholds.relay_splice && features.has(Feature::splice);
+  t.large_read_bytes = thresholds.relay_large_read_bytes;
+  t.large_reads_to_splice = thresholds.relay_large_reads_to_splice;
+  t.small_turn_bytes = thresholds.relay_small_turn_bytes;
+  t.small_turns_to_copy = thresholds.relay_small_turns_to_copy;
+  return t;
+}
+
+}  // namespace detail
 
 }  // namespace ringxfer
