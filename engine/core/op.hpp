@@ -87,6 +87,10 @@ struct alignas(op_alignment) Op {
   bool source_eof = false;
   bool paused = false;              // accept: waiting for tag_pause before re-arming
   bool pipe_only = false;           // splice: never sendfile (SpliceFlags::splice_pipe_only)
+  bool until_idle = false;          // splice: end once the source has no more now (splice_until_idle)
+  bool pipe_no_wait = false;        // splice: no free pipe is no_free_pipe at once (splice_no_wait)
+  bool went_short = false;          // splice, until_idle: a read came back short of its chunk
+  std::size_t asked_in = 0;         // splice: bytes the read into the pipe (or copy buffer) asked for
   bool send_more = false;           // send, sendv: MSG_MORE (SendFlags::send_more)
   bool zc_by_copy = false;          // send_zc: the kernel refused to pin (ENOBUFS/ENOMEM): plain send
   bool exactly = false;             // recv_into: fill the whole span (recv_exactly)

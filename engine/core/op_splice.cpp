@@ -34,6 +34,8 @@ OpId EngineCore::start_splice(FdRef src, std::int64_t src_offset, FdRef dst, std
   Op* op = new_op(OpKind::splice, std::move(handler));
   if (op == nullptr) return not_started();
   op->pipe_only = flags & splice_pipe_only;
+  op->until_idle = (flags & splice_until_idle) && length == until_eof;
+  op->pipe_no_wait = flags & splice_no_wait;
   op->handle = src;
   op->handle_out = dst;
   op->offset = src_offset;
@@ -75,8 +77,9 @@ void EngineCore::begin_splice(Op* op) noexcept {
     op->buffer = std::int32_t(pool_->detach(b));
   } else if (!use_sendfile) {
     op->pipe = pipes_->acquire();
-    if (op->pipe < 0 && pipes_->lent() == 0) {
-      fail_soon(op, make_error_code(error::no_free_pipe));  // none exists, none will come back
+    if (op->pipe < 0 && (pipes_->lent() == 0 || op->pipe_no_wait)) {
+      // None exists and none will come back, or the caller would rather copy.
+      fail_soon(op, make_error_code(error::no_free_pipe));
       return;
     }
     if (op->pipe < 0) {
@@ -92,7 +95,7 @@ void EngineCore::begin_splice(Op* op) noexcept {
 
 void EngineCore::splice_step(Op* op) noexcept {
   std::size_t remaining = op->length == until_eof ? max_request_bytes : op->length - op->done;
-  bool want_more = remaining > 0 && !op->source_eof;
+  bool want_more = remaining > 0 && !op->source_eof && !op->went_short;
   if (op->first_error || op->cancel_requested) {
     splice_done(op);
     return;
@@ -124,6 +127,7 @@ void EngineCore::splice_step(Op* op) noexcept {
       r.addr = base;
       r.len = std::uint32_t(std::min(remaining, pool_->buffer_size()));
       r.offset = at(op->offset, op->done);
+      op->asked_in = r.len;
       submit(op, r, tag_copy_in);
     } else {
       splice_done(op);
@@ -166,6 +170,7 @@ void EngineCore::splice_step(Op* op) noexcept {
     return;
   }
   std::size_t chunk = std::min(remaining, pipes_->pipe_size());
+  op->asked_in = chunk;
   r.opcode = Opcode::splice;
   r.fd_out = Target{pipe.write_fd, -1};
   r.flags = SPLICE_F_MOVE;
@@ -233,10 +238,12 @@ void EngineCore::on_splice(Op* op, const Completion& c) noexcept {
         break;
       case tag_splice_in:
         if (n == 0) op->source_eof = true;
+        if (op->until_idle && n < op->asked_in) op->went_short = true;
         op->in_pipe += n;
         break;
       case tag_copy_in:
         if (n == 0) op->source_eof = true;
+        if (op->until_idle && n < op->asked_in) op->went_short = true;
         op->chunk = n;
         op->chunk_done = 0;
         break;

@@ -2,6 +2,7 @@
 #include <string_view>
 
 #include "ringxfer/transfer.hpp"
+#include "transfer/transfer_machine.hpp"
 
 namespace ringxfer {
 
@@ -41,16 +42,49 @@ struct AutoThresholds {
   // io_uring (5.19 vs 6.30 GiB/s). With no NIC here to measure the win,
   // `automatic` keeps memory on the copy path; zerocopy stays a choice.
   bool memory_zerocopy = false;
-  // socket -> socket (a relay, until the end of the stream) by splice: off on
-  // both backends. A relay direction by splice holds one pipe of the pool
-  // for its whole life, so 32 relays (64 pipes) were all a proxy could move
-  // at once: with 100 idle connections a new one got no byte (2026-12-01).
-  // By copy, a direction waits for its socket to be readable
-  // (Engine::wait_readable) before it takes a buffer, so it holds nothing
-  // while idle (test idle_relays_hold_no_buffer).
-  // io_uring also runs splice on io-wq worker threads (a ~5 s stall in 1
-  // run of 8 until splice from a socket polled first). Splice stays a choice.
-  bool relay_splice = false;
+  // socket -> socket (a relay direction, until the end of the stream): in
+  // turns (transfer_machine.hpp). Each turn waits until the source is
+  // readable, holding nothing, then moves what is there by copy or by splice;
+  // a splice turn takes a pipe for that turn only and gives it back when the
+  // source has no more (an idle direction holds no pipe and no buffer:
+  // tests idle_relays_hold_no_buffer, idle_splice_relays_hold_no_pipe), and
+  // a turn that finds every pipe busy goes by copy. `automatic` starts a
+  // direction by copy and switches it to splice after
+  // relay_large_reads_to_splice reads in a row of relay_large_read_bytes (or
+  // a full pool buffer), back to copy after relay_small_turns_to_copy splice
+  // turns in a row below relay_small_turn_bytes. (Until 2026-12-01 a splice
+  // direction held one pipe for its whole life: 32 relays took all 64 pipes
+  // and with 100 idle connections a new one got no byte; auto was copy.)
+  //
+  // Measured 2026-12-01 (kernel 6.18, 2-vCPU VM shared with other builds,
+  // run-queue wait 0.1-0.5: ratios to HAProxy in the same run are what
+  // counts): `ringxfer-perf --scenario proxy --pin split` (proxy on CPU 0;
+  // ringxfer-load stream source, 256 KiB writes, and the Asio sink on CPU
+  // 1), 3 runs of 3 alternated rounds per row, the runs' medians: median
+  // [min-max]; Gbit/s, proxy CPU s/GB, and x HAProxy splice:
+  //
+  //   bulk, 1 conn         io_uring                        epoll
+  //   auto = copy (old)     5.90 [5.33-6.56] 0.52  0.97x    5.92 [5.68-6.30] 0.52  0.95x
+  //   auto, 1 MiB pipes    11.6  [10.9-11.7] 0.35  1.78x    7.90 [7.00-8.32] 0.26  1.09x
+  //   auto, 256 KiB pipes  11.3  [10.7-11.9] 0.33  1.46x    7.70 [6.21-7.88] 0.28  1.08x
+  //   auto, 64 KiB pipes    9.02 [8.94-9.80] 0.43  1.39x    7.22 [5.60-7.65] 0.34  1.03x
+  //   splice, 1 MiB pipes  10.6  [10.3-10.8] 0.34  1.50x    7.47 [6.64-8.69] 0.26  1.14x
+  //
+  // (HAProxy splice in the same runs: 6.5-7.3 Gbit/s, 0.24-0.32 s/GB; the
+  // load's CPU 0.14-0.36 busy: not saturated.) 1 MiB pipes (the engine's
+  // default) move the most: a splice turn ends at the first short read, and
+  // a small pipe ends it more often. 100 conn x 64 B request/response never
+  // leaves copy under auto: io_uring 1.27x [1.08-1.41] HAProxy, 6.85 s/Mop
+  // (auto = copy: 1.43x [1.07-1.46], 7.12 s/Mop; HAProxy itself varied
+  // 41-70k msg/s across these runs). Old and new alternated, 3 runs each of
+  // `--quick --duration 1.2 --warmup 0.4`: io_uring 7.54 vs 7.35 s/Mop and
+  // 0.069 vs 0.072 syscalls/msg, epoll 8.76 vs 8.75 s/Mop and 6.03 vs 6.15
+  // (msg/s varied 2x between runs at load average 4.4).
+  bool relay_splice = true;
+  std::size_t relay_large_read_bytes = 32 * 1024;
+  std::uint32_t relay_large_reads_to_splice = 4;
+  std::size_t relay_small_turn_bytes = 4 * 1024;
+  std::uint32_t relay_small_turns_to_copy = 2;
 };
 constexpr AutoThresholds thresholds;
 
@@ -99,7 +133,9 @@ Strategy choose_strategy(Source::Kind source, Sink::Kind sink, std::size_t lengt
         if (backend_sendfile) return Strategy::sendfile;
         return backend_splice ? Strategy::splice : Strategy::copy;
       case K::socket:
-        if (to_socket && !thresholds.relay_splice) return Strategy::copy;
+        // To a socket: copy first, splice turn by turn once reads come
+        // large (relay_turns(); the transfer machine switches).
+        if (to_socket) return Strategy::copy;
         return backend_splice ? Strategy::splice : Strategy::copy;
     }
   }
@@ -116,5 +152,19 @@ Strategy choose_strategy(Source::Kind source, Sink::Kind sink, std::size_t lengt
       return Strategy::copy;
   }
 }
+
+namespace detail {
+
+RelayTurns relay_turns(const Features& features) noexcept {
+  RelayTurns t;
+  t.splice = thresholds.relay_splice && features.has(Feature::splice);
+  t.large_read_bytes = thresholds.relay_large_read_bytes;
+  t.large_reads_to_splice = thresholds.relay_large_reads_to_splice;
+  t.small_turn_bytes = thresholds.relay_small_turn_bytes;
+  t.small_turns_to_copy = thresholds.relay_small_turns_to_copy;
+  return t;
+}
+
+}  // namespace detail
 
 }  // namespace ringxfer

@@ -21,6 +21,7 @@ constexpr auto buffer_retry = std::chrono::milliseconds(1);
 TransferMachine::TransferMachine(Engine& engine, std::uint32_t capacity)
     : engine_(engine), xfers_(capacity != 0 ? capacity : std::max<std::uint32_t>(256, engine.slot_usage().op_slots_capacity / 4)) {
   features_ = engine.features();
+  turns_ = relay_turns(features_);
 }
 
 TransferMachine::~TransferMachine() {
@@ -100,6 +101,7 @@ TransferId TransferMachine::start(const Source& source, const Sink& sink, const 
                                         1, Xfer::max_window);
   x->strategy = choose_strategy(source.kind(), sink.kind(), source.length(), options.strategy, features_);
   x->poll_first = source.kind() == Source::Kind::socket && source.length() == until_eof && x->strategy == Strategy::copy;
+  set_up_turns(*x, options.strategy);
   x->handler = std::move(handler);
   x->progress = std::move(progress);
   if (x->header_pending && sink.kind() != Sink::Kind::socket) {
@@ -131,7 +133,7 @@ TransferId TransferMachine::relay(Socket a, Socket b, const RelayOptions& option
     x.length = until_eof;
     x.window = std::clamp<std::uint32_t>(options.window_buffers, 1, Xfer::max_window);
     x.strategy = choose_strategy(Source::Kind::socket, Sink::Kind::socket, until_eof, options.strategy, features_);
-    x.poll_first = x.strategy == Strategy::copy;
+    set_up_turns(x, options.strategy);
     x.pass_fin = true;
     x.relay_peer = dirs[1 - i]->index;
   }
@@ -191,7 +193,7 @@ void TransferMachine::begin(Xfer& x) noexcept {
     }
   }
   if (x.header_pending) send_header(x);  // MSG_MORE: the body's first bytes join it
-  if (x.strategy == Strategy::splice || x.strategy == Strategy::sendfile) splice_step(x);
+  if (!x.turns && (x.strategy == Strategy::splice || x.strategy == Strategy::sendfile)) splice_step(x);
   else pump(x);
   settle(x);
 }
@@ -250,6 +252,28 @@ void TransferMachine::splice_step(Xfer& x) noexcept {
   }
 }
 
+void TransferMachine::set_up_turns(Xfer& x, Strategy asked) noexcept {
+  if (x.source_kind != Source::Kind::socket || x.sink_kind != Sink::Kind::socket || x.length != until_eof) return;
+  if (x.strategy != Strategy::copy && x.strategy != Strategy::splice) return;  // zerocopy: its own path
+  x.turns = true;
+  x.poll_first = true;
+  x.splicing = x.strategy == Strategy::splice;
+  x.adaptive = asked == Strategy::automatic && turns_.splice;
+}
+
+void TransferMachine::splice_turn(Xfer& x) noexcept {
+  ++x.ops;
+  x.reading = true;  // one turn at a time, as one read at a time
+  x.reader = engine_.splice(x.source, -1, x.sink, -1, until_eof,
+                            [r = ref_of(x)](std::error_code ec, std::size_t n) { r.machine->on_turn_spliced(r, ec, n); },
+                            splice_pipe_only | splice_until_idle | splice_no_wait);
+  if (!x.reader) {
+    --x.ops;
+    x.reading = false;
+    fail(x, x.reader.error());
+  }
+}
+
 void TransferMachine::pump(Xfer& x) noexcept {
   while (!x.error && !x.cancelled && !x.source_eof && !x.reading && x.buffers_out < x.window && remaining(x) > 0) {
     if (x.poll_first && !x.readable) {
@@ -263,6 +287,10 @@ void TransferMachine::pump(Xfer& x) noexcept {
         x.reading = false;
         fail(x, x.reader.error());
       }
+      return;
+    }
+    if (x.splicing && !x.copy_turn) {
+      splice_turn(x);  // after the writes in flight: the engine keeps a socket's writes in order
       return;
     }
     // While others wait for a buffer, one in hand is enough (fair shares).
@@ -380,6 +408,7 @@ void TransferMachine::on_spliced(Ref r, std::error_code ec, std::size_t n) noexc
   if (x == nullptr) return;
   --x->ops;
   x->done += n;
+  x->spliced += n;
   report_progress(*x);
   if (ec) {
     fail(*x, ec);
@@ -388,6 +417,35 @@ void TransferMachine::on_spliced(Ref r, std::error_code ec, std::size_t n) noexc
   } else {
     splice_step(*x);
   }
+  settle(*x);
+}
+
+void TransferMachine::on_turn_spliced(Ref r, std::error_code ec, std::size_t n) noexcept {
+  Xfer* x = lookup(r);
+  if (x == nullptr) return;
+  --x->ops;
+  x->reading = false;
+  x->done += n;
+  x->spliced += n;
+  report_progress(*x);
+  if (ec == error::no_free_pipe && n == 0) {
+    x->copy_turn = true;  // every pipe is busy: this turn by copy (the source is still readable)
+  } else if (ec) {
+    fail(*x, ec);
+  } else if (n == 0) {
+    x->source_eof = true;  // a turn starts on a readable source: nothing at all is its end
+  } else {
+    x->readable = false;  // the turn ended when the source had no more
+    if (x->adaptive) {
+      if (n >= turns_.small_turn_bytes) {
+        x->small_turns = 0;
+      } else if (++x->small_turns >= turns_.small_turns_to_copy) {
+        x->splicing = false;
+        x->large_reads = 0;
+      }
+    }
+  }
+  pump(*x);
   settle(*x);
 }
 
@@ -408,6 +466,14 @@ void TransferMachine::on_read(Ref r, std::error_code ec, Buffer b) noexcept {
     }
   } else if (!x->error && !x->cancelled) {
     x->readable = b.size() == b.capacity();  // a full buffer: more is likely waiting
+    if (x->adaptive && !x->splicing) {
+      if (b.size() >= std::min(turns_.large_read_bytes, b.capacity())) {
+        if (++x->large_reads >= turns_.large_reads_to_splice) x->splicing = true, x->small_turns = 0;
+      } else {
+        x->large_reads = 0;
+      }
+    }
+    x->copy_turn = false;
     b.resize(std::min(b.size(), remaining(*x)));
     x->taken += b.size();
     if (x->header_pending && x->ops == 0 && x->buffers_out == 0 && x->taken == x->length) {
@@ -530,7 +596,10 @@ void TransferMachine::retry_later(Xfer& x) noexcept {
 }
 
 void TransferMachine::fail(Xfer& x, std::error_code ec) noexcept {
-  if (!x.error) x.error = ec ? ec : make_error_code(error::no_free_op_slot);
+  // An op that ended because we cancelled it is no error of its own: a relay
+  // direction stopped by the other one's reset reports that reset.
+  const bool own_cancel = x.cancelled && ec == canceled;
+  if (!x.error && !own_cancel) x.error = ec ? ec : make_error_code(error::no_free_op_slot);
   stop_reader(x);
   // An error one way of a relay ends the other way too (a reset peer).
   if (x.relay_peer != invalid_slot) {
@@ -570,7 +639,7 @@ void TransferMachine::settle(Xfer& x) noexcept {
   if (!finished) {
     // Nothing in flight and not done: a path that stopped (no buffer, no op
     // slot) must not leave the transfer hanging.
-    if (x.strategy != Strategy::splice && x.strategy != Strategy::sendfile) pump(x);
+    if (x.turns || (x.strategy != Strategy::splice && x.strategy != Strategy::sendfile)) pump(x);
     if (x.starving) return;  // queued for a buffer: woken when one comes back
     if (x.ops == 0) fail(x, make_error_code(error::no_free_op_slot));
     else return;
@@ -607,6 +676,7 @@ void TransferMachine::end_relay_direction(Xfer& x) noexcept {
   RelayResult result;
   result.a_to_b = lead.done;
   result.b_to_a = other.done;
+  result.spliced_bytes = lead.spliced + other.spliced;
   std::error_code ec = lead.error ? lead.error : other.error;
   if (!ec && (lead.cancelled || other.cancelled)) ec = canceled;
   RelayHandler handler = std::move(lead.relay_handler);

@@ -20,6 +20,20 @@
 
 namespace ringxfer::detail {
 
+// When `auto` moves a socket -> socket direction by splice (strategy.cpp's
+// table): from copy to splice after `large_reads_to_splice` reads in a row of
+// at least `large_read_bytes` (or a full pool buffer, if smaller); back to
+// copy after `small_turns_to_copy` splice turns in a row that moved less
+// than `small_turn_bytes`.
+struct RelayTurns {
+  bool splice = false;
+  std::size_t large_read_bytes = 0;
+  std::uint32_t large_reads_to_splice = 0;
+  std::size_t small_turn_bytes = 0;
+  std::uint32_t small_turns_to_copy = 0;
+};
+RelayTurns relay_turns(const Features& features) noexcept;
+
 struct Xfer {
   // ---- identity
   std::uint32_t index = 0;
@@ -47,6 +61,7 @@ struct Xfer {
   std::size_t written = 0;       // sink offset advance for writes issued so far
   std::size_t done = 0;          // body bytes the sink has confirmed
   std::size_t header_done = 0;
+  std::size_t spliced = 0;       // of `done`, bytes moved by splice (a relay reports it)
   std::uint32_t ops = 0;         // engine operations in flight
   std::uint32_t buffers_out = 0; // pump: writes in flight, each holding a buffer
   bool reading = false;          // pump: a read is in flight (reads go one at a time: order)
@@ -73,6 +88,20 @@ struct Xfer {
   OpId writes[max_window];
   std::uint32_t write_seq = 0;
   Buffer held;                   // gather: a small file body read ahead of its header
+
+  // ---- socket -> socket until the end (a relay direction): in turns. A turn
+  // waits until the source is readable (poll_first: holding nothing), then
+  // moves what is there by copy (pool buffers, one read at a time) or by
+  // splice (a pipe taken for this turn only: splice_until_idle ends the turn
+  // once the source has no more, splice_no_wait makes "no free pipe" a copy
+  // turn). Under `auto`, `splicing` follows the size of the reads
+  // (RelayTurns in strategy.cpp).
+  bool turns = false;
+  bool splicing = false;         // turns: the next turn goes by splice
+  bool adaptive = false;         // turns: auto, switch by the size of reads
+  bool copy_turn = false;        // splicing, but no pipe was free: this turn by copy
+  std::uint8_t large_reads = 0;  // copy turns in a row that read at least large_read_bytes
+  std::uint8_t small_turns = 0;  // splice turns in a row that moved less than small_turn_bytes
 
   // ---- relay: two Xfers, one per direction
   std::uint32_t relay_peer = invalid_slot;
@@ -115,6 +144,8 @@ class TransferMachine {
   void gather_memory(Xfer& x) noexcept;
   void read_then_gather(Xfer& x) noexcept;
   void splice_step(Xfer& x) noexcept;
+  void set_up_turns(Xfer& x, Strategy asked) noexcept;
+  void splice_turn(Xfer& x) noexcept;
   void pump(Xfer& x) noexcept;
   void write_out(Xfer& x, Buffer buffer) noexcept;
   void fail(Xfer& x, std::error_code ec) noexcept;
@@ -139,6 +170,7 @@ class TransferMachine {
   void on_header(Ref r, std::error_code ec, std::size_t n) noexcept;
   void on_gather(Ref r, std::error_code ec, std::size_t n) noexcept;
   void on_spliced(Ref r, std::error_code ec, std::size_t n) noexcept;
+  void on_turn_spliced(Ref r, std::error_code ec, std::size_t n) noexcept;
   void on_read(Ref r, std::error_code ec, Buffer b) noexcept;
   void on_readable(Ref r, std::error_code ec) noexcept;
   void on_written(Ref r, std::error_code ec, std::size_t n) noexcept;
@@ -152,6 +184,7 @@ class TransferMachine {
   Xfer* starving_tail_ = nullptr;
   std::size_t active_ = 0;
   Features features_;  // the engine's: which strategies it can run
+  RelayTurns turns_;   // auto's switch points for socket -> socket
   bool destroying_ = false;
 };
 

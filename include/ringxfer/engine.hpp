@@ -121,6 +121,15 @@ enum SendFlags : unsigned {
 /// Flags for splice().
 enum SpliceFlags : unsigned {
   splice_pipe_only = 1u << 0,  ///< never sendfile(2): always through a pipe of the pool
+  /// A stream source until_eof: end, with the bytes moved, once a read from
+  /// the source comes back short (it has nothing more now) and the pipe is
+  /// drained, rather than wait for more while holding the pipe. 0 bytes
+  /// moved: the source ended. (Relays: a turn per burst, an idle direction
+  /// holds no pipe; start it once the source is readable.)
+  splice_until_idle = 1u << 1,
+  /// Every pipe of the pool lent out: end at once with error::no_free_pipe
+  /// (0 bytes moved) rather than wait for one (the caller copies instead).
+  splice_no_wait = 1u << 2,
 };
 /// The type-erased form every operation's handler is stored in.
 using Handler = InlineFunction<void(Outcome&), handler_capacity_bytes>;

@@ -125,7 +125,12 @@ struct TransferResult {
 
 /// How Transfers::relay() moves the bytes.
 struct RelayOptions {
-  Strategy strategy = Strategy::automatic;  ///< automatic: copy (see strategy.cpp: an idle direction holds nothing)
+  /// Each direction moves in turns: a turn waits until its source is readable
+  /// (holding no buffer and no pipe), then moves what is there by copy or by
+  /// splice (a pipe of the pool for that turn; none free: that turn copies).
+  /// automatic: copy, switched to splice while reads come large and back
+  /// when they are small (strategy.cpp); splice: every turn that gets a pipe.
+  Strategy strategy = Strategy::automatic;
   std::uint32_t window_buffers = 4;         ///< copy: pool buffers per direction
 };
 
@@ -133,6 +138,7 @@ struct RelayOptions {
 struct RelayResult {
   std::size_t a_to_b = 0;  ///< from socket a to socket b
   std::size_t b_to_a = 0;  ///< from socket b to socket a
+  std::size_t spliced_bytes = 0;  ///< of both, bytes that went by splice (the rest by copy)
 };
 
 /// The strategy `automatic` picks (also what an explicit strategy becomes when

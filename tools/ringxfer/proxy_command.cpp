@@ -2,9 +2,10 @@
 //
 // Each accepted client gets an upstream connection to B (bounded by
 // --connect-timeout); then Transfers::relay() moves bytes both ways at once —
-// by copy through the shared receive buffers by default, splice through the
-// engine's pipes with --strategy splice (each direction then holds a pipe for
-// the relay's life: at most pipe_count / 2 relays move at once) — a
+// each direction in turns: a turn waits until its source is readable, then
+// moves what is there by copy (pool buffers) or by splice (a pipe of the
+// engine's pool for that turn only); auto starts by copy and splices once
+// reads come large, --strategy splice splices every turn that finds a pipe — a
 // FIN one way is passed on without ending the other way, and a slow side
 // pauses the other. A connect error or timeout closes the client (counted).
 // A relay that moves no byte for --idle-timeout is cancelled and both sockets
@@ -35,8 +36,9 @@ constexpr std::string_view proxy_usage_head =
     "\n"
     "options:\n"
     "  --to ADDR             the upstream: host:port or [v6]:port (required)\n"
-    "  --strategy NAME       auto, splice or copy (default auto: copy; a relay by\n"
-    "                        splice holds two pipes for its life, 32 relays at once)\n"
+    "  --strategy NAME       auto, splice or copy (default auto: copy, then splice\n"
+    "                        while reads come large; an idle relay holds no pipe)\n"
+    "  --pipe-size BYTES     each splice pipe (F_SETPIPE_SZ, e.g. 64K; default 1M)\n"
     "  --connect-timeout S   give up on an upstream connect after S seconds and close\n"
     "                        the client (default 5)\n"
     "  --idle-timeout S      close a relay that moved no byte for S seconds (default 300)\n"
@@ -49,6 +51,7 @@ struct ProxyOptions {
   std::chrono::nanoseconds connect_timeout = std::chrono::seconds(5);
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(300);
   std::uint32_t max_connections = 10000;
+  std::uint64_t pipe_size_bytes = EngineOptions().pipe_size_bytes;
 };
 
 class ProxyWorker final : public Worker {
@@ -274,6 +277,9 @@ int proxy_command(std::span<const std::string_view> args) {
   };
   parser.option("--connect-timeout", positive_seconds(options.connect_timeout));
   parser.option("--idle-timeout", positive_seconds(options.idle_timeout));
+  parser.option("--pipe-size", [&](std::string_view v) {
+    return parse_bytes(v, 4096, std::uint64_t(1) << 30, options.pipe_size_bytes);
+  });
   parser.option("--max-connections",
                 [&](std::string_view v) { return parse_uint(v, 1u, 1u << 24, options.max_connections); });
   add_server_flags(parser, server);
@@ -285,6 +291,7 @@ int proxy_command(std::span<const std::string_view> args) {
   run.listening_note = ", relaying to " + options.to.to_string();
   run.vocabulary = {"proxy", "relays", "Relays that ended (bytes in: client to upstream; out: back).",
                     "Time from accepting a client to its upstream connection being ready."};
+  run.engine.pipe_size_bytes = std::size_t(options.pipe_size_bytes);
   run.make_worker = [&] { return std::make_unique<ProxyWorker>(options); };
   std::vector<std::unique_ptr<Worker>> workers;
   RunResult result;

@@ -31,6 +31,7 @@ int run_server(const ServerRun& run, const CommonOptions& common, const ServerOp
   RunConfig config;
   config.command = run.command;
   config.common = common;
+  config.engine = run.engine;
   config.drain_timeout = server.drain_timeout;
   config.vocabulary = run.vocabulary;
   config.on_progress = run.on_progress;

@@ -23,6 +23,7 @@ struct ServerRun {
   std::string listening_note;  // added to "listening on ADDR": ", relaying to ..."
   MetricsVocabulary vocabulary;
   std::function<void(const std::vector<ThreadSnapshot>&, double seconds)> on_progress;
+  EngineOptions engine;  // each thread's engine (backend: from --backend)
   // Builds one thread's worker (its listener comes with WorkerContext).
   std::function<std::unique_ptr<Worker>()> make_worker;
 };
