@@ -29,10 +29,55 @@ struct AutoThresholds {
   // (nginx 1 worker, sendfile on, in the same rounds: 64K 1675-2964, 1M
   // 375-463, 16M 7.8-9.3.) Below one pool buffer the copy carries the head
   // in the same sendmsg; a splice needs a pipe and two splices per chunk and
-  // runs on io-wq on io_uring. For large bodies the copy's 64 KiB sends keep
-  // the socket full where splice and sendfile move page-sized pieces. The
-  // file_transfer rows of ringxfer-micro (sender and receiver on one thread)
-  // put copy ahead from 1 MiB; under a real client it is ahead from 4 MiB.
+  // runs on io-wq on io_uring. The file_transfer rows of ringxfer-micro
+  // (sender and receiver on one thread) put copy ahead from 1 MiB; under a
+  // real client it is ahead from 4 MiB, for the reason below.
+  //
+  // Why copy wins from 4 MiB over loopback, and why its server CPU per GB
+  // stays above nginx sendfile's. Same setup, 5 alternated rounds of 3 s,
+  // 2026-12-01 at load average 2.5-4.7 (the CPU per GB holds under load, the
+  // req/s does not): server CPU from /proc/<pid>/stat, client CPU from wrk's
+  // rusage, s/GB, median:
+  //
+  //   size   server: copy  splice  sendfile  nginx-sf   client: copy  splice  sendfile  nginx-sf
+  //   16M           0.35   0.21    0.14      0.18               0.22   0.56    0.52      0.52
+  //   4M            0.33   0.19    0.18      0.26               0.20   0.30    0.29      0.30
+  //   1M            0.32   0.27    0.37      0.40               0.22   0.13    0.22      0.20
+  //
+  // The client is the limit, not the server (server busy 0.15-0.21 at 16 MiB
+  // by splice or sendfile). wrk makes the same syscalls in every variant
+  // (strace -c: ~2 200 reads of 8 KiB and as many FIONREAD per 16 MiB
+  // response), yet each byte costs it 2.5x more behind splice or sendfile.
+  // perf record of wrk at 16 MiB: _copy_to_iter 0.25 s/GB behind splice
+  // (0.22 behind nginx sendfile) against 0.086 behind copy: the same copy, 3x
+  // slower, because its source is the file's page-cache pages, cold (16 MiB
+  // of them against a 2 MiB L2 per core), where copy's skb pages were written
+  // by the server just before and are recycled, hot. And handle_softirqs
+  // 0.11 s/GB (none behind copy), with tcp_write_xmit, __tcp_transmit_skb
+  // and __dev_queue_xmit 5-10x copy's in wrk's context: with the server
+  // ahead, its send queue is full and the client's ACKs transmit it from the
+  // client's softirq, so the loopback path runs on the client's CPU. At 1 MiB the one file stays in the
+  // client's cache and splice costs the client less than copy (0.13 vs 0.22).
+  // With one client CPU, req/s ~ 1 / client s/GB: 0.56 / 0.22 = 2.5, the
+  // quiet run's 247 / 85 req/s at 16 MiB (2.9x).
+  //
+  // Someone reads the cold pages once: copy does it on the server (its s/GB
+  // is that read plus two hot copies), splice and sendfile leave it to the
+  // client. No splice or sendfile setting moves it (standalone file ->
+  // loopback A/B, reader on its own CPU with 8 KiB reads, 5-7 rounds): pipes
+  // of 64 KiB, 256 KiB and 1 MiB, SPLICE_F_MORE, SO_SNDBUF 16 MiB, sendfile of
+  // 64 KiB and 16 MiB a call, TCP_NOTSENT_LOWAT 128 KiB all left the reader
+  // at 0.27-0.44 s/GB against 0.18-0.28 behind copy (pipes above 1 MiB need
+  // CAP_SYS_RESOURCE past fs.pipe-max-size; more splices in flight would only
+  // speed a server that is not the limit). Reading every cache line of a
+  // chunk before sending it cost the sender 0.04-0.2 s/GB and took only
+  // 0.02-0.08 off the reader; one copy instead of two (send from an mmap of
+  // the file) cost the sender as much as pread + send (0.61 vs 0.55 s/GB):
+  // the cold read dominates both. So no path has copy's throughput at
+  // splice's server CPU here, and from 4 MiB `auto` copies: ~2.5x nginx's
+  // req/s for ~2x its server CPU per GB. Over a NIC the reader is elsewhere
+  // and never reads our page cache; there splice or sendfile would keep the
+  // low CPU without this penalty (not measurable on this machine).
   std::size_t file_splice_from_bytes = 64 * 1024;
   std::size_t file_copy_from_bytes = 4 * 1024 * 1024;
   // memory -> socket zero-copy only at or above this, and never by default:
