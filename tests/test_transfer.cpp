@@ -1,8 +1,8 @@
 // Transfers and relays (include/ringxfer/transfer.hpp) on every variant:
 // each strategy x source x sink byte-exact from 0 B to 64 MiB, a header ahead
 // of its body, progress, cancel, and the ways a transfer ends early (peer
-// reset, peer gone, a file that shrinks) — with an error and the bytes moved,
-// never a hang.
+// reset, peer gone, a file that shrinks before or during the transfer) — with
+// an error and the bytes moved, never a hang.
 #include "support.hpp"
 
 using namespace rxtest;
@@ -213,6 +213,50 @@ BOOST_FIXTURE_TEST_CASE(a_shrinking_file_ends_with_transfer_incomplete, EngineFi
       RX_REQUIRE_UNTIL(engine(), sink.done(), big_stream_deadline);
       check_sink(sink, 1 * MiB);
       close_all(engine(), {p.a, p.b, file});
+    }
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(a_file_cut_mid_transfer_sends_every_byte_before_the_cut, EngineFixture) {
+  // The file shrinks while its transfer runs (once 2 MiB have moved), to a
+  // size off a page boundary and past whatever is in flight (a copy reads at
+  // most a window of buffers ahead, a splice holds at most one pipe): every
+  // byte below the cut arrives as it was, the transfer ends with
+  // transfer_incomplete, and it reports exactly what the peer received.
+  Transfers& t = state<Transfers>(engine());
+  for (Strategy s : all_strategies) {
+    BOOST_TEST_CONTEXT("strategy " << ringxfer::to_string(s)) {
+      const std::size_t n = 16 * MiB;
+      TempFile tf(Pattern(216), n);
+      File file = open_file(engine(), tf.path(), O_RDONLY);
+      SocketPair p = engine_pair(engine());
+      StreamSink& sink = state<StreamSink>(Pattern(216));
+      BOOST_REQUIRE(start_sink(engine(), p.b, sink));
+      Outcome& out = state<Outcome>();
+      std::size_t cut = 0;
+      int truncate_rc = 0;
+      auto cut_the_file = [&cut, &truncate_rc, fd = tf.fd()](std::size_t moved) {
+        if (cut != 0 || moved < 2 * MiB) return;
+        cut = moved + 3 * MiB + 1234;
+        truncate_rc = ::ftruncate(fd, off_t(cut));
+      };
+      TransferOptions o;
+      o.strategy = s;
+      o.progress_step_bytes = 512 * KiB;  // else a splice or sendfile reports once, at its end
+      BOOST_REQUIRE(t.start(Source::file(file, 0, n), Sink::socket(p.a), o, on_done(out), cut_the_file));
+      RX_REQUIRE_UNTIL_INFO(engine(), out.done(), big_stream_deadline, sink);
+      BOOST_REQUIRE_MESSAGE(cut != 0 && cut < n, "the transfer moved " << out.result.bytes << " bytes without a cut");
+      BOOST_REQUIRE_EQUAL(truncate_rc, 0);
+      BOOST_CHECK_MESSAGE(out.ec == ringxfer::error::transfer_incomplete, describe(out.ec));
+      BOOST_CHECK_GE(out.result.bytes, cut);
+      BOOST_CHECK_LT(out.result.bytes, n);
+      engine().shutdown(p.a, SHUT_WR, [](std::error_code) {});
+      RX_REQUIRE_UNTIL_INFO(engine(), sink.done(), big_stream_deadline, sink);
+      BOOST_CHECK_EQUAL(sink.received, out.result.bytes);
+      BOOST_CHECK_MESSAGE(sink.mismatch_at >= cut, "byte " << sink.mismatch_at << " below the cut at " << cut
+                                                              << " differs from the file");
+      close_all(engine(), {p.a, p.b, file});
+      BOOST_CHECK_EQUAL(t.active(), 0u);
     }
   }
 }
