@@ -59,7 +59,10 @@ struct AutoThresholds {
   // client's softirq, so the loopback path runs on the client's CPU. At 1 MiB the one file stays in the
   // client's cache and splice costs the client less than copy (0.13 vs 0.22).
   // With one client CPU, req/s ~ 1 / client s/GB: 0.56 / 0.22 = 2.5, the
-  // quiet run's 247 / 85 req/s at 16 MiB (2.9x).
+  // quiet run's 247 / 85 req/s at 16 MiB (2.9x). The `file` scenario shows
+  // the same (ringxfer-perf --scenario file --backend io_uring, 3 rounds of
+  // 2 s, load average 4-5): 16 MiB copy 21.9 [21.4-22.8] Gbit/s at 0.41 s/GB,
+  // splice 10.3 [9.9-10.7] at 0.23, sendfile 9.8 at 0.22.
   //
   // Someone reads the cold pages once: copy does it on the server (its s/GB
   // is that read plus two hot copies), splice and sendfile leave it to the
