@@ -76,9 +76,22 @@ struct AutoThresholds {
   // chunk before sending it cost the sender 0.04-0.2 s/GB and took only
   // 0.02-0.08 off the reader; one copy instead of two (send from an mmap of
   // the file) cost the sender as much as pread + send (0.61 vs 0.55 s/GB):
-  // the cold read dominates both. So no path has copy's throughput at
+  // the cold read dominates both. So no splice path has copy's throughput at
   // splice's server CPU here, and from 4 MiB `auto` copies: ~2.5x nginx's
-  // req/s for ~2x its server CPU per GB. Over a NIC the reader is elsewhere
+  // req/s for ~2x its server CPU per GB.
+  //
+  // One path looks like it has both, not built yet: send straight from a
+  // mapping of the file (mmap, one sendmsg of the body, munmap). The server
+  // pays the cold read once, in the kernel's copy into the skb, and the
+  // client copies hot data. A prototype in the transfer machine (copy of a
+  // file >= 4 MiB as a memory source over an mmap), serve under wrk as
+  // above, 16 MiB, 5 rounds: server 0.20 [0.20-0.23] s/GB (copy 0.36, splice
+  // 0.19, nginx sendfile 0.16), client 0.28 (copy 0.25, splice 0.56), 94 req/s
+  // [86-111] against copy's 72 [53-100] (at load average 4.2). Before `auto`
+  // can use it: EFAULT (not SIGBUS: only the kernel touches the mapping) when
+  // the file shrinks under the send must end as transfer_incomplete; progress
+  // comes per send, so map and send in windows; munmap's TLB shootdown grows
+  // with --threads; vm.max_map_count bounds the mappings open at once. Over a NIC the reader is elsewhere
   // and never reads our page cache; there splice or sendfile would keep the
   // low CPU without this penalty (not measurable on this machine).
   std::size_t file_splice_from_bytes = 64 * 1024;
