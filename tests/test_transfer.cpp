@@ -315,6 +315,30 @@ BOOST_FIXTURE_TEST_CASE(cancel_ends_with_the_bytes_moved, EngineFixture) {
   RX_CHECK_OK(close_and_wait(engine(), file));
 }
 
+BOOST_FIXTURE_TEST_CASE(cancel_stops_a_memory_body_stalled_in_its_send, EngineFixture) {
+  // A memory body to a socket goes out in one gathered sendmsg; a peer that
+  // never reads stalls it. cancel() must stop that send too.
+  Transfers& t = state<Transfers>(engine());
+  const std::vector<std::byte> body = Pattern(217).make(0, 64 * MiB);
+  for (Strategy s : {Strategy::automatic, Strategy::copy}) {
+    BOOST_TEST_CONTEXT("strategy " << ringxfer::to_string(s)) {
+      HalfPair h = half_pair(engine());
+      Outcome& out = state<Outcome>();
+      TransferOptions o;
+      o.strategy = s;
+      ringxfer::TransferId id = t.start(Source::memory(body), Sink::socket(h.sock), o, on_done(out));
+      BOOST_REQUIRE(id);
+      run_for(engine(), 30ms);
+      BOOST_CHECK(!out.done());
+      BOOST_CHECK(t.cancel(id));
+      RX_REQUIRE_UNTIL(engine(), out.done(), short_deadline);
+      BOOST_CHECK(is_canceled(out.ec));
+      BOOST_CHECK_LT(out.result.bytes, body.size());
+      RX_CHECK_OK(close_and_wait(engine(), h.sock));
+    }
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(relay_passes_a_fin_one_way_and_keeps_the_other, EngineFixture) {
   Transfers& t = state<Transfers>(engine());
   for (Strategy s : {Strategy::automatic, Strategy::copy, Strategy::splice}) {

@@ -231,7 +231,9 @@ void TransferMachine::gather_memory(Xfer& x) noexcept {
   if (!id) {
     --x.ops;
     fail(x, id.error());
+    return;
   }
+  x.writes[x.write_seq++ % Xfer::max_window] = id;  // stop_reader() cancels it: a stalled peer must not hold us
 }
 
 void TransferMachine::splice_step(Xfer& x) noexcept {
@@ -422,6 +424,8 @@ void TransferMachine::on_read(Ref r, std::error_code ec, Buffer b) noexcept {
       if (!id) {
         --x->ops;
         fail(*x, id.error());
+      } else {
+        x->writes[x->write_seq++ % Xfer::max_window] = id;
       }
     } else {
       if (x->header_pending && x->header_done == 0 && x->ops == 0) send_header(*x);
