@@ -109,6 +109,43 @@ BOOST_FIXTURE_TEST_CASE(header_then_body_every_strategy, EngineFixture) {
   }
 }
 
+BOOST_FIXTURE_TEST_CASE(large_body_at_an_unaligned_offset_after_a_header, EngineFixture) {
+  // `automatic` sends a large file body from a mapping of the file: the map
+  // starts on a page boundary below the offset, and the body must start at
+  // the offset itself, right behind its header, every byte in place.
+  Transfers& t = state<Transfers>(engine());
+  const std::size_t offset = 3 * 4096 + 1234, n = 6 * MiB + 77, header_bytes = 99;
+  const Pattern pattern(218);
+  TempFile tf(pattern, offset + n + 5000);
+  File file = open_file(engine(), tf.path(), O_RDONLY);
+  for (Strategy s : all_strategies) {
+    BOOST_TEST_CONTEXT("strategy " << ringxfer::to_string(s)) {
+      SocketPair p = engine_pair(engine());
+      StreamSink& sink = state<StreamSink>(pattern);
+      sink.base = offset - header_bytes;  // the header is the pattern just before the body
+      BOOST_REQUIRE(start_sink(engine(), p.b, sink));
+      const std::vector<std::byte> header = pattern.make(offset - header_bytes, header_bytes);
+      Outcome& out = state<Outcome>();
+      TransferOptions o;
+      o.strategy = s;
+      o.header = header;
+      BOOST_REQUIRE(t.start(Source::file(file, std::int64_t(offset), n), Sink::socket(p.a), o, on_done(out),
+                            on_progress(out)));
+      RX_REQUIRE_UNTIL_INFO(engine(), out.done(), big_stream_deadline, sink);
+      RX_CHECK_OK(out.ec);
+      BOOST_CHECK_EQUAL(out.result.bytes, n);
+      BOOST_CHECK_EQUAL(out.result.header_bytes, header_bytes);
+      BOOST_CHECK_EQUAL(out.last_progress, n);
+      engine().shutdown(p.a, SHUT_WR, [](std::error_code) {});
+      RX_REQUIRE_UNTIL_INFO(engine(), sink.done(), big_stream_deadline, sink);
+      check_sink(sink, header_bytes + n);
+      close_all(engine(), {p.a, p.b});
+      BOOST_CHECK_EQUAL(t.active(), 0u);
+    }
+  }
+  RX_CHECK_OK(close_and_wait(engine(), file));
+}
+
 BOOST_FIXTURE_TEST_CASE(memory_to_socket_and_file, EngineFixture) {
   Transfers& t = state<Transfers>(engine());
   const Pattern pattern(211);

@@ -74,28 +74,42 @@ struct AutoThresholds {
   // CAP_SYS_RESOURCE past fs.pipe-max-size; more splices in flight would only
   // speed a server that is not the limit). Reading every cache line of a
   // chunk before sending it cost the sender 0.04-0.2 s/GB and took only
-  // 0.02-0.08 off the reader; one copy instead of two (send from an mmap of
-  // the file) cost the sender as much as pread + send (0.61 vs 0.55 s/GB):
-  // the cold read dominates both. So no splice path has copy's throughput at
-  // splice's server CPU here, and from 4 MiB `auto` copies: ~2.5x nginx's
-  // req/s for ~2x its server CPU per GB.
+  // 0.02-0.08 off the reader. So no splice or sendfile setting has copy's
+  // throughput at their server CPU here; copy through pool buffers had ~2.5x
+  // nginx's req/s for ~2x its server CPU per GB. One copy instead of two
+  // did better: send from an mmap of the file cost the sender 0.32 [0.28-0.38]
+  // s/GB against pread + send's 0.54 [0.48-0.67] (9 rounds, 256 KiB sends),
+  // with the reader at copy's cost (0.17 vs 0.18; sendfile 0.67).
   //
-  // One path looks like it has both, not built yet: send straight from a
-  // mapping of the file (mmap, one sendmsg of the body, munmap). The server
+  // One path has both: send straight from a mapping of the file (mmap, then
+  // sendmsgs of 1 MiB of it, munmap: TransferMachine::map_file). The server
   // pays the cold read once, in the kernel's copy into the skb, and the
-  // client copies hot data. A prototype in the transfer machine (copy of a
-  // file >= 4 MiB as a memory source over an mmap), serve under wrk as
-  // above, 16 MiB, 5 rounds: server 0.20 [0.20-0.23] s/GB (copy 0.36, splice
-  // 0.19, nginx sendfile 0.16), client 0.28 (copy 0.25, splice 0.56), 94 req/s
-  // [86-111] against copy's 72 [53-100] (at load average 4.2). Before `auto`
-  // can use it: EFAULT (not SIGBUS: only the kernel touches the mapping) when
-  // the file shrinks under the send must end as transfer_incomplete; progress
-  // comes per send, so map and send in windows; munmap's TLB shootdown grows
-  // with --threads; vm.max_map_count bounds the mappings open at once. Over a NIC the reader is elsewhere
-  // and never reads our page cache; there splice or sendfile would keep the
-  // low CPU without this penalty (not measurable on this machine).
+  // client copies hot data. So from file_map_from_bytes `automatic` copies
+  // that way (an explicit `copy` keeps the pool buffers; a failed mmap falls
+  // back to them, and so does a file that shrinks under the mapping: EFAULT,
+  // never SIGBUS, as only the kernel touches it). serve under wrk as above,
+  // alternated rounds, median [min-max]:
+  //
+  //   16M, 4 rounds    server s/GB         client s/GB   req/s
+  //   copy (pool)      0.33 [0.26-0.37]    0.22          110 [80-199]
+  //   mapped, 1 MiB    0.18 [0.18-0.19]    0.19          173 [52-199]
+  //   16M, 5 rounds at load average 4, server (client) s/GB: mapped in
+  //   256 KiB steps 0.27 (0.22), copy 0.36 (0.24), splice 0.19 (0.58),
+  //   nginx sendfile 0.17 (0.54). 4M, 5 rounds: copy 0.35, mapped (256 KiB)
+  //   0.26, splice 0.28, nginx sendfile 0.31; req/s 483 / 506 / 440 / 463.
+  //
+  // Left as they are: munmap's TLB shootdown grows with --threads (one map
+  // per response; an open-file cache could keep them), and vm.max_map_count
+  // bounds the maps open at once (past it, the pool path). Over a NIC the
+  // reader is elsewhere and never reads our page cache; there splice or
+  // sendfile would keep the low CPU without the penalty above (not
+  // measurable on this machine).
   std::size_t file_splice_from_bytes = 64 * 1024;
   std::size_t file_copy_from_bytes = 4 * 1024 * 1024;
+  // `automatic` copies a file body of this size or more to a socket from a
+  // mapping of the file (one copy, in the kernel's sendmsg) rather than
+  // through pool buffers (two): figures in the comment above.
+  std::size_t file_map_from_bytes = 4 * 1024 * 1024;
   // memory -> socket zero-copy only at or above this, and never by default:
   // over loopback the kernel copies zero-copy pages (zc_copied_ratio 1.00
   // measured in stop 4), and send_zc ran at 0.82x plain send at 64 KiB on
@@ -116,6 +130,13 @@ struct AutoThresholds {
 constexpr AutoThresholds thresholds;
 
 }  // namespace
+
+namespace detail {
+bool map_file_body(Source::Kind source, Sink::Kind sink, std::size_t length, Strategy asked, Strategy chosen) noexcept {
+  return asked == Strategy::automatic && chosen == Strategy::copy && source == Source::Kind::file &&
+         sink == Sink::Kind::socket && length != until_eof && length >= thresholds.file_map_from_bytes;
+}
+}  // namespace detail
 
 std::string_view to_string(Strategy strategy) noexcept {
   switch (strategy) {

@@ -20,6 +20,9 @@
 
 namespace ringxfer::detail {
 
+// strategy.cpp: whether `automatic` sends this file body from a mapping.
+bool map_file_body(Source::Kind source, Sink::Kind sink, std::size_t length, Strategy asked, Strategy chosen) noexcept;
+
 struct Xfer {
   // ---- identity
   std::uint32_t index = 0;
@@ -73,6 +76,10 @@ struct Xfer {
   OpId writes[max_window];
   std::uint32_t write_seq = 0;
   Buffer held;                   // gather: a small file body read ahead of its header
+  // A file body sent from a mapping of the file (pieces[0] points into it):
+  // unmapped when the Xfer is released, after every send on it ended.
+  void* map_base = nullptr;
+  std::size_t map_bytes = 0;
 
   // ---- relay: two Xfers, one per direction
   std::uint32_t relay_peer = invalid_slot;
@@ -113,6 +120,7 @@ class TransferMachine {
   void begin(Xfer& x) noexcept;
   void send_header(Xfer& x) noexcept;
   void gather_memory(Xfer& x) noexcept;
+  bool map_file(Xfer& x) noexcept;
   void read_then_gather(Xfer& x) noexcept;
   void splice_step(Xfer& x) noexcept;
   void pump(Xfer& x) noexcept;
