@@ -93,6 +93,12 @@ struct AutoThresholds {
   //   16M, 4 rounds    server s/GB         client s/GB   req/s
   //   copy (pool)      0.33 [0.26-0.37]    0.22          110 [80-199]
   //   mapped, 1 MiB    0.18 [0.18-0.19]    0.19          173 [52-199]
+  //   16M, 4 rounds, as committed (a tsan build running alongside):
+  //   io_uring copy    0.34 [0.31-0.34]    0.22          105 [84-133]
+  //   io_uring mapped  0.21 [0.20-0.22]    0.25          121 [111-133]
+  //   epoll copy       0.32 [0.31-0.34]    0.21           95 [90-99]
+  //   epoll mapped     0.24 [0.22-0.25]    0.19          119 [115-129]
+  //   nginx sendfile   0.17 [0.16-0.18]    0.50           71 [66-73]
   //   16M, 5 rounds at load average 4, server (client) s/GB: mapped in
   //   256 KiB steps 0.27 (0.22), copy 0.36 (0.24), splice 0.19 (0.58),
   //   nginx sendfile 0.17 (0.54). 4M, 5 rounds: copy 0.35, mapped (256 KiB)
