@@ -1,8 +1,8 @@
 // Transfers and relays (include/ringxfer/transfer.hpp) on every variant:
 // each strategy x source x sink byte-exact from 0 B to 64 MiB, a header ahead
 // of its body, progress, cancel, and the ways a transfer ends early (peer
-// reset, peer gone, a file that shrinks) — with an error and the bytes moved,
-// never a hang.
+// reset, peer gone, a file that shrinks before or during the transfer) — with
+// an error and the bytes moved, never a hang.
 #include "support.hpp"
 
 using namespace rxtest;
@@ -107,6 +107,43 @@ BOOST_FIXTURE_TEST_CASE(header_then_body_every_strategy, EngineFixture) {
       BOOST_TEST_CONTEXT("strategy " << ringxfer::to_string(s) << ", body " << n) { file_to_socket(*this, s, n, 213); }
     }
   }
+}
+
+BOOST_FIXTURE_TEST_CASE(large_body_at_an_unaligned_offset_after_a_header, EngineFixture) {
+  // `automatic` sends a large file body from a mapping of the file: the map
+  // starts on a page boundary below the offset, and the body must start at
+  // the offset itself, right behind its header, every byte in place.
+  Transfers& t = state<Transfers>(engine());
+  const std::size_t offset = 3 * 4096 + 1234, n = 6 * MiB + 77, header_bytes = 99;
+  const Pattern pattern(218);
+  TempFile tf(pattern, offset + n + 5000);
+  File file = open_file(engine(), tf.path(), O_RDONLY);
+  for (Strategy s : all_strategies) {
+    BOOST_TEST_CONTEXT("strategy " << ringxfer::to_string(s)) {
+      SocketPair p = engine_pair(engine());
+      StreamSink& sink = state<StreamSink>(pattern);
+      sink.base = offset - header_bytes;  // the header is the pattern just before the body
+      BOOST_REQUIRE(start_sink(engine(), p.b, sink));
+      const std::vector<std::byte> header = pattern.make(offset - header_bytes, header_bytes);
+      Outcome& out = state<Outcome>();
+      TransferOptions o;
+      o.strategy = s;
+      o.header = header;
+      BOOST_REQUIRE(t.start(Source::file(file, std::int64_t(offset), n), Sink::socket(p.a), o, on_done(out),
+                            on_progress(out)));
+      RX_REQUIRE_UNTIL_INFO(engine(), out.done(), big_stream_deadline, sink);
+      RX_CHECK_OK(out.ec);
+      BOOST_CHECK_EQUAL(out.result.bytes, n);
+      BOOST_CHECK_EQUAL(out.result.header_bytes, header_bytes);
+      BOOST_CHECK_EQUAL(out.last_progress, n);
+      engine().shutdown(p.a, SHUT_WR, [](std::error_code) {});
+      RX_REQUIRE_UNTIL_INFO(engine(), sink.done(), big_stream_deadline, sink);
+      check_sink(sink, header_bytes + n);
+      close_all(engine(), {p.a, p.b});
+      BOOST_CHECK_EQUAL(t.active(), 0u);
+    }
+  }
+  RX_CHECK_OK(close_and_wait(engine(), file));
 }
 
 BOOST_FIXTURE_TEST_CASE(memory_to_socket_and_file, EngineFixture) {
@@ -217,6 +254,50 @@ BOOST_FIXTURE_TEST_CASE(a_shrinking_file_ends_with_transfer_incomplete, EngineFi
   }
 }
 
+BOOST_FIXTURE_TEST_CASE(a_file_cut_mid_transfer_sends_every_byte_before_the_cut, EngineFixture) {
+  // The file shrinks while its transfer runs (once 2 MiB have moved), to a
+  // size off a page boundary and past whatever is in flight (a copy reads at
+  // most a window of buffers ahead, a splice holds at most one pipe): every
+  // byte below the cut arrives as it was, the transfer ends with
+  // transfer_incomplete, and it reports exactly what the peer received.
+  Transfers& t = state<Transfers>(engine());
+  for (Strategy s : all_strategies) {
+    BOOST_TEST_CONTEXT("strategy " << ringxfer::to_string(s)) {
+      const std::size_t n = 16 * MiB;
+      TempFile tf(Pattern(216), n);
+      File file = open_file(engine(), tf.path(), O_RDONLY);
+      SocketPair p = engine_pair(engine());
+      StreamSink& sink = state<StreamSink>(Pattern(216));
+      BOOST_REQUIRE(start_sink(engine(), p.b, sink));
+      Outcome& out = state<Outcome>();
+      std::size_t cut = 0;
+      int truncate_rc = 0;
+      auto cut_the_file = [&cut, &truncate_rc, fd = tf.fd()](std::size_t moved) {
+        if (cut != 0 || moved < 2 * MiB) return;
+        cut = moved + 3 * MiB + 1234;
+        truncate_rc = ::ftruncate(fd, off_t(cut));
+      };
+      TransferOptions o;
+      o.strategy = s;
+      o.progress_step_bytes = 512 * KiB;  // else a splice or sendfile reports once, at its end
+      BOOST_REQUIRE(t.start(Source::file(file, 0, n), Sink::socket(p.a), o, on_done(out), cut_the_file));
+      RX_REQUIRE_UNTIL_INFO(engine(), out.done(), big_stream_deadline, sink);
+      BOOST_REQUIRE_MESSAGE(cut != 0 && cut < n, "the transfer moved " << out.result.bytes << " bytes without a cut");
+      BOOST_REQUIRE_EQUAL(truncate_rc, 0);
+      BOOST_CHECK_MESSAGE(out.ec == ringxfer::error::transfer_incomplete, describe(out.ec));
+      BOOST_CHECK_GE(out.result.bytes, cut);
+      BOOST_CHECK_LT(out.result.bytes, n);
+      engine().shutdown(p.a, SHUT_WR, [](std::error_code) {});
+      RX_REQUIRE_UNTIL_INFO(engine(), sink.done(), big_stream_deadline, sink);
+      BOOST_CHECK_EQUAL(sink.received, out.result.bytes);
+      BOOST_CHECK_MESSAGE(sink.mismatch_at >= cut, "byte " << sink.mismatch_at << " below the cut at " << cut
+                                                              << " differs from the file");
+      close_all(engine(), {p.a, p.b, file});
+      BOOST_CHECK_EQUAL(t.active(), 0u);
+    }
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(peer_reset_or_gone_ends_with_an_error_and_the_bytes_moved, EngineFixture) {
   Transfers& t = state<Transfers>(engine());
   const std::size_t n = 32 * MiB;
@@ -269,6 +350,30 @@ BOOST_FIXTURE_TEST_CASE(cancel_ends_with_the_bytes_moved, EngineFixture) {
     }
   }
   RX_CHECK_OK(close_and_wait(engine(), file));
+}
+
+BOOST_FIXTURE_TEST_CASE(cancel_stops_a_memory_body_stalled_in_its_send, EngineFixture) {
+  // A memory body to a socket goes out in one gathered sendmsg; a peer that
+  // never reads stalls it. cancel() must stop that send too.
+  Transfers& t = state<Transfers>(engine());
+  const std::vector<std::byte> body = Pattern(217).make(0, 64 * MiB);
+  for (Strategy s : {Strategy::automatic, Strategy::copy}) {
+    BOOST_TEST_CONTEXT("strategy " << ringxfer::to_string(s)) {
+      HalfPair h = half_pair(engine());
+      Outcome& out = state<Outcome>();
+      TransferOptions o;
+      o.strategy = s;
+      ringxfer::TransferId id = t.start(Source::memory(body), Sink::socket(h.sock), o, on_done(out));
+      BOOST_REQUIRE(id);
+      run_for(engine(), 30ms);
+      BOOST_CHECK(!out.done());
+      BOOST_CHECK(t.cancel(id));
+      RX_REQUIRE_UNTIL(engine(), out.done(), short_deadline);
+      BOOST_CHECK(is_canceled(out.ec));
+      BOOST_CHECK_LT(out.result.bytes, body.size());
+      RX_CHECK_OK(close_and_wait(engine(), h.sock));
+    }
+  }
 }
 
 BOOST_FIXTURE_TEST_CASE(relay_passes_a_fin_one_way_and_keeps_the_other, EngineFixture) {

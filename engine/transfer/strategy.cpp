@@ -30,12 +30,93 @@ struct AutoThresholds {
   // (nginx 1 worker, sendfile on, in the same rounds: 64K 1675-2964, 1M
   // 375-463, 16M 7.8-9.3.) Below one pool buffer the copy carries the head
   // in the same sendmsg; a splice needs a pipe and two splices per chunk and
-  // runs on io-wq on io_uring. For large bodies the copy's 64 KiB sends keep
-  // the socket full where splice and sendfile move page-sized pieces. The
-  // file_transfer rows of ringxfer-micro (sender and receiver on one thread)
-  // put copy ahead from 1 MiB; under a real client it is ahead from 4 MiB.
+  // runs on io-wq on io_uring. The file_transfer rows of ringxfer-micro
+  // (sender and receiver on one thread) put copy ahead from 1 MiB; under a
+  // real client it is ahead from 4 MiB, for the reason below.
+  //
+  // Why copy wins from 4 MiB over loopback, and why its server CPU per GB
+  // stays above nginx sendfile's. Same setup, 5 alternated rounds of 3 s,
+  // 2026-12-01 at load average 2.5-4.7 (the CPU per GB holds under load, the
+  // req/s does not): server CPU from /proc/<pid>/stat, client CPU from wrk's
+  // rusage, s/GB, median:
+  //
+  //   size   server: copy  splice  sendfile  nginx-sf   client: copy  splice  sendfile  nginx-sf
+  //   16M           0.35   0.21    0.14      0.18               0.22   0.56    0.52      0.52
+  //   4M            0.33   0.19    0.18      0.26               0.20   0.30    0.29      0.30
+  //   1M            0.32   0.27    0.37      0.40               0.22   0.13    0.22      0.20
+  //
+  // The client is the limit, not the server (server busy 0.15-0.21 at 16 MiB
+  // by splice or sendfile). wrk makes the same syscalls in every variant
+  // (strace -c: ~2 200 reads of 8 KiB and as many FIONREAD per 16 MiB
+  // response), yet each byte costs it 2.5x more behind splice or sendfile.
+  // perf record of wrk at 16 MiB: _copy_to_iter 0.25 s/GB behind splice
+  // (0.22 behind nginx sendfile) against 0.086 behind copy: the same copy, 3x
+  // slower, because its source is the file's page-cache pages, cold (16 MiB
+  // of them against a 2 MiB L2 per core), where copy's skb pages were written
+  // by the server just before and are recycled, hot. And handle_softirqs
+  // 0.11 s/GB (none behind copy), with tcp_write_xmit, __tcp_transmit_skb
+  // and __dev_queue_xmit 5-10x copy's in wrk's context: with the server
+  // ahead, its send queue is full and the client's ACKs transmit it from the
+  // client's softirq, so the loopback path runs on the client's CPU. At 1 MiB the one file stays in the
+  // client's cache and splice costs the client less than copy (0.13 vs 0.22).
+  // With one client CPU, req/s ~ 1 / client s/GB: 0.56 / 0.22 = 2.5, the
+  // quiet run's 247 / 85 req/s at 16 MiB (2.9x). The `file` scenario shows
+  // the same (ringxfer-perf --scenario file --backend io_uring, 3 rounds of
+  // 2 s, load average 4-5): 16 MiB copy 21.9 [21.4-22.8] Gbit/s at 0.41 s/GB,
+  // splice 10.3 [9.9-10.7] at 0.23, sendfile 9.8 at 0.22.
+  //
+  // Someone reads the cold pages once: copy does it on the server (its s/GB
+  // is that read plus two hot copies), splice and sendfile leave it to the
+  // client. No splice or sendfile setting moves it (standalone file ->
+  // loopback A/B, reader on its own CPU with 8 KiB reads, 5-7 rounds): pipes
+  // of 64 KiB, 256 KiB and 1 MiB, SPLICE_F_MORE, SO_SNDBUF 16 MiB, sendfile of
+  // 64 KiB and 16 MiB a call, TCP_NOTSENT_LOWAT 128 KiB all left the reader
+  // at 0.27-0.44 s/GB against 0.18-0.28 behind copy (pipes above 1 MiB need
+  // CAP_SYS_RESOURCE past fs.pipe-max-size; more splices in flight would only
+  // speed a server that is not the limit). Reading every cache line of a
+  // chunk before sending it cost the sender 0.04-0.2 s/GB and took only
+  // 0.02-0.08 off the reader. So no splice or sendfile setting has copy's
+  // throughput at their server CPU here; copy through pool buffers had ~2.5x
+  // nginx's req/s for ~2x its server CPU per GB. One copy instead of two
+  // did better: send from an mmap of the file cost the sender 0.32 [0.28-0.38]
+  // s/GB against pread + send's 0.54 [0.48-0.67] (9 rounds, 256 KiB sends),
+  // with the reader at copy's cost (0.17 vs 0.18; sendfile 0.67).
+  //
+  // One path has both: send straight from a mapping of the file (mmap, then
+  // sendmsgs of 1 MiB of it, munmap: TransferMachine::map_file). The server
+  // pays the cold read once, in the kernel's copy into the skb, and the
+  // client copies hot data. So from file_map_from_bytes `automatic` copies
+  // that way (an explicit `copy` keeps the pool buffers; a failed mmap falls
+  // back to them, and so does a file that shrinks under the mapping: EFAULT,
+  // never SIGBUS, as only the kernel touches it). serve under wrk as above,
+  // alternated rounds, median [min-max]:
+  //
+  //   16M, 4 rounds    server s/GB         client s/GB   req/s
+  //   copy (pool)      0.33 [0.26-0.37]    0.22          110 [80-199]
+  //   mapped, 1 MiB    0.18 [0.18-0.19]    0.19          173 [52-199]
+  //   16M, 4 rounds, as committed (a tsan build running alongside):
+  //   io_uring copy    0.34 [0.31-0.34]    0.22          105 [84-133]
+  //   io_uring mapped  0.21 [0.20-0.22]    0.25          121 [111-133]
+  //   epoll copy       0.32 [0.31-0.34]    0.21           95 [90-99]
+  //   epoll mapped     0.24 [0.22-0.25]    0.19          119 [115-129]
+  //   nginx sendfile   0.17 [0.16-0.18]    0.50           71 [66-73]
+  //   16M, 5 rounds at load average 4, server (client) s/GB: mapped in
+  //   256 KiB steps 0.27 (0.22), copy 0.36 (0.24), splice 0.19 (0.58),
+  //   nginx sendfile 0.17 (0.54). 4M, 5 rounds: copy 0.35, mapped (256 KiB)
+  //   0.26, splice 0.28, nginx sendfile 0.31; req/s 483 / 506 / 440 / 463.
+  //
+  // Left as they are: munmap's TLB shootdown grows with --threads (one map
+  // per response; an open-file cache could keep them), and vm.max_map_count
+  // bounds the maps open at once (past it, the pool path). Over a NIC the
+  // reader is elsewhere and never reads our page cache; there splice or
+  // sendfile would keep the low CPU without the penalty above (not
+  // measurable on this machine).
   std::size_t file_splice_from_bytes = 64 * 1024;
   std::size_t file_copy_from_bytes = 4 * 1024 * 1024;
+  // `automatic` copies a file body of this size or more to a socket from a
+  // mapping of the file (one copy, in the kernel's sendmsg) rather than
+  // through pool buffers (two): figures in the comment above.
+  std::size_t file_map_from_bytes = 4 * 1024 * 1024;
   // memory -> socket zero-copy only at or above this, and never by default:
   // over loopback the kernel copies zero-copy pages (zc_copied_ratio 1.00
   // measured in stop 4), and send_zc ran at 0.82x plain send at 64 KiB on
@@ -89,6 +170,13 @@ struct AutoThresholds {
 constexpr AutoThresholds thresholds;
 
 }  // namespace
+
+namespace detail {
+bool map_file_body(Source::Kind source, Sink::Kind sink, std::size_t length, Strategy asked, Strategy chosen) noexcept {
+  return asked == Strategy::automatic && chosen == Strategy::copy && source == Source::Kind::file &&
+         sink == Sink::Kind::socket && length != until_eof && length >= thresholds.file_map_from_bytes;
+}
+}  // namespace detail
 
 std::string_view to_string(Strategy strategy) noexcept {
   switch (strategy) {

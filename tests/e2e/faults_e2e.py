@@ -48,11 +48,19 @@ class Skip(Exception):
 # ------------------------------------------------------------ measurements --
 
 def rss_kib(pid):
+    """Resident memory the process holds itself: VmRSS less RssFile. A large
+    file body goes out from a mapping of the file, and the page-cache pages a
+    send touched count in VmRSS while mapped, though they are the page cache's
+    (shared, reclaimable), not the server's."""
+    fields = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise Fail(f"no VmRSS for {pid}")
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "RssFile"):
+                fields[key] = int(rest.split()[0])
+    if "VmRSS" not in fields:
+        raise Fail(f"no VmRSS for {pid}")
+    return fields["VmRSS"] - fields.get("RssFile", 0)
 
 
 def fd_count(pid):
