@@ -111,12 +111,23 @@ struct AutoThresholds {
   // reader is elsewhere and never reads our page cache; there splice or
   // sendfile would keep the low CPU without the penalty above (not
   // measurable on this machine).
+  //
+  // The mapped band starts at 1 MiB (it was 4 MiB): the quiet full run of
+  // 22:12 had serve at 1 MiB by splice 2 846 req/s [2 528-3 063] against
+  // nginx sendfile off 4 861, and the file scenario copy 20.2 vs auto
+  // (splice) 16.5 Gbit/s. `ringxfer serve` under wrk -t1 -c16 -d3s (serve on
+  // CPU 0, wrk on CPU 1), quiet machine, alternated, req/s and server CPU
+  // per request: 1 MiB, 3 rounds: mapped 4 687 [4 565-4 960] at 196 us,
+  // splice 3 000 [2 505-3 177] at 299 us; 2 MiB, 2 rounds: mapped 2 298 /
+  // 2 270 at 384-416 us, splice 1 246 / 1 208 at 722-742 us. At 256 KiB
+  // mapped looked ahead too (22 950 [21 846-23 936] vs splice 17 143
+  // [11 903-25 761]) but splice's spread is too wide to move that band on.
   std::size_t file_splice_from_bytes = 64 * 1024;
-  std::size_t file_copy_from_bytes = 4 * 1024 * 1024;
+  std::size_t file_copy_from_bytes = 1024 * 1024;
   // `automatic` copies a file body of this size or more to a socket from a
   // mapping of the file (one copy, in the kernel's sendmsg) rather than
   // through pool buffers (two): figures in the comment above.
-  std::size_t file_map_from_bytes = 4 * 1024 * 1024;
+  std::size_t file_map_from_bytes = 1024 * 1024;
   // memory -> socket zero-copy only at or above this, and never by default:
   // over loopback the kernel copies zero-copy pages (zc_copied_ratio 1.00
   // measured in stop 4), and send_zc ran at 0.82x plain send at 64 KiB on
