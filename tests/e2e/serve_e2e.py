@@ -833,6 +833,41 @@ def case_send_timeout():
         expect(curl_status(f"http://127.0.0.1:{server.port}/a.txt") == 200, "server alive")
 
 
+def case_slow_reader_not_cut():
+    """A client that keeps reading, slowly, is not closed by --send-timeout: the
+    timeout asks the kernel whether the peer acknowledged bytes, where the
+    transfer reports progress only per completed send (1 MiB for a body sent
+    from a mapping, a whole spliced body at once)."""
+    with Tree() as tree, serve(tree, "--send-timeout", "0.3") as server:
+        # Mapped (from 1 MiB), sent 1 MiB per sendmsg; larger than the socket
+        # buffers loopback gives a slow reader (~1-3 MiB), so later sends wait
+        # for the reader: each MiB then takes ~0.65 s, over the timeout.
+        size = 5 << 20
+        name = tree.sized(size)
+        with open(os.path.join(tree.root, name), "rb") as f:
+            want = f.read()
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", server.port))
+        s.sendall(b"GET /" + name.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        s.settimeout(5)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(16384)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            data += chunk
+            time.sleep(0.01)  # ~1.6 MiB/s
+        s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        expect(head.startswith(b"HTTP/1.1 200"), f"slow reader: {head[:40]!r}")
+        expect(body == want, f"slow reader: {len(body)} of {size} body bytes (cut by the send timeout?)")
+
+
 def case_metrics():
     with Tree() as tree, Server("serve", [tree.root], metrics=True) as server:
         for path in ["/a.txt", "/a.txt", "/missing"]:

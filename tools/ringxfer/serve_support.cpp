@@ -11,6 +11,9 @@
 
 #if __has_include(<linux/openat2.h>)
 #include <linux/openat2.h>
+#include <linux/tcp.h>  // tcp_info with tcpi_bytes_acked (glibc's lacks it)
+#include <netinet/in.h>
+#include <sys/socket.h>
 #endif
 
 // Headers older than the kernel: openat2 is Linux 5.6 (syscall 437 on every
@@ -194,6 +197,15 @@ void LogBuffer::flush() noexcept {
   if (file_ == nullptr || size_ == 0) return;
   file_->write_all({data_.get(), size_});
   size_ = 0;
+}
+
+bool peer_bytes_acked(int fd, std::uint64_t& acked) noexcept {
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  if (fd < 0 || ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return false;
+  if (length < offsetof(tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked) return false;
+  acked = info.tcpi_bytes_acked;
+  return true;
 }
 
 }  // namespace ringxfer::cli::serve

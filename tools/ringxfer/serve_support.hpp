@@ -99,6 +99,16 @@ class LogBuffer {
   std::size_t size_ = 0;
 };
 
+// ------------------------------------------------------- peer progress --
+
+// Bytes of this TCP socket the peer has acknowledged so far (TCP_INFO's
+// tcpi_bytes_acked, monotonic for the socket's life); false if the kernel
+// does not say. The send timeout asks it before closing a connection: a
+// transfer reports progress per completed send (1 MiB for a mapped body, a
+// whole spliced body at once), and a slow reader still taking bytes is not
+// a stalled one.
+bool peer_bytes_acked(int fd, std::uint64_t& acked) noexcept;
+
 // -------------------------------------------------------- deadline lists --
 
 // An intrusive list of connections ordered by deadline. Every member of one

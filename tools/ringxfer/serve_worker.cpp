@@ -107,6 +107,7 @@ struct Conn {
   bool keep_alive = true;
   bool head_only = false;
   std::int64_t started_ns = 0;
+  std::uint64_t peer_acked = 0;  // peer_bytes_acked() at the last send deadline
   std::string_view log_line, log_referer, log_agent;
   char remote[INET6_ADDRSTRLEN] = {};
 };
@@ -469,6 +470,16 @@ class ServeWorker final : public Worker {
     c->started_ns = now_ns();
     c->head_bytes = 0;
     send_.push(c->timer, c->started_ns);
+  }
+
+  // Whether the peer acknowledged bytes since the last send deadline. Asked
+  // only when a deadline expires (with accept_direct, native_handle() may
+  // install an fd for the socket: rare, and kept until the close).
+  bool peer_took_bytes(Conn* c) noexcept {
+    std::uint64_t acked = 0;
+    if (!peer_bytes_acked(engine_->native_handle(c->socket), acked) || acked <= c->peer_acked) return false;
+    c->peer_acked = acked;
+    return true;
   }
 
   void handle_request(Conn* c) {
@@ -847,9 +858,14 @@ class ServeWorker final : public Worker {
       close_now(owner(h));
     }
     while (DeadlineHook* h = send_.expired(now)) {
+      Conn* c = owner(h);
+      if (peer_took_bytes(c)) {
+        send_.push(c->timer, now);  // slow, not stalled: it acknowledged more since the last deadline
+        continue;
+      }
       DeadlineList::unlink(*h);
       ++counters_.errors;  // a client that stopped reading
-      close_now(owner(h));
+      close_now(c);
     }
     while (DeadlineHook* h = linger_.expired(now)) {
       DeadlineList::unlink(*h);
