@@ -47,6 +47,12 @@ class Skip(Exception):
 
 # ------------------------------------------------------------ measurements --
 
+def under_tsan(pid):
+    """Whether the process runs with ThreadSanitizer (its runtime is mapped)."""
+    with open(f"/proc/{pid}/maps") as f:
+        return any("libtsan" in line for line in f)
+
+
 def rss_kib(pid):
     """Resident memory the process holds itself: VmRSS less RssFile. A large
     file body goes out from a mapping of the file, and the page-cache pages a
@@ -180,7 +186,13 @@ def case_slow_readers_serve():
             body = bytes(r.got).split(b"\r\n\r\n", 1)[-1]
             expect(head.startswith(body[: len(head)]), "a slow reader got bytes that are not the file's")
         # A server that buffered the file per client would hold 512 MiB.
-        expect(top_rss - base < 24 << 10, f"server RSS grew by {top_rss - base} KiB with {clients} slow readers")
+        # (Not under TSan: its mmap interceptor writes shadow memory for every
+        # byte of a mapping, and a body from 1 MiB goes from a mapping of the
+        # file: +94 MiB of shadow on epoll. The release and ASan passes check it.)
+        if under_tsan(server.proc.pid):
+            print("slow readers: RSS bound not checked under TSan (shadow memory of the file mappings)")
+        else:
+            expect(top_rss - base < 24 << 10, f"server RSS grew by {top_rss - base} KiB with {clients} slow readers")
         # The kernel holds at most its send buffer per socket (tcp_wmem max).
         wmem_max = int(open("/proc/sys/net/ipv4/tcp_wmem").read().split()[2])
         expect(top_tx <= clients * wmem_max, f"send queues {top_tx} bytes > {clients} x {wmem_max}")
