@@ -1,4 +1,5 @@
 // Strategy names and the `automatic` choice: every threshold in one table.
+#include <cstdint>
 #include <string_view>
 
 #include "ringxfer/transfer.hpp"
@@ -123,11 +124,18 @@ struct AutoThresholds {
   // mapped looked ahead too (22 950 [21 846-23 936] vs splice 17 143
   // [11 903-25 761]) but splice's spread is too wide to move that band on.
   std::size_t file_splice_from_bytes = 64 * 1024;
-  std::size_t file_copy_from_bytes = 1024 * 1024;
-  // `automatic` copies a file body of this size or more to a socket from a
-  // mapping of the file (one copy, in the kernel's sendmsg) rather than
-  // through pool buffers (two): figures in the comment above.
-  std::size_t file_map_from_bytes = 1024 * 1024;
+  std::size_t file_copy_from_bytes = 4 * 1024 * 1024;
+  // `automatic` would copy a file body of this size or more to a socket from
+  // a mapping of the file (one copy, in the kernel's sendmsg) rather than
+  // through pool buffers (two): figures in the comment above. Off: a file
+  // truncated while its mapping is sent reads as zeros up to the end of the
+  // page that holds the new end (only whole pages past it fault), so the peer
+  // got up to a page of bytes the file never had --
+  // faults/file_truncated_during_a_transfer caught it on io_uring_sqpoll
+  // (4 197 376 bytes sent for a file cut at 4 194 305; CI, 2026-12-01 23:10).
+  // A size check around each send cannot close that race. The pool path and
+  // splice/sendfile stop exactly at the new end.
+  std::size_t file_map_from_bytes = SIZE_MAX;
   // memory -> socket zero-copy only at or above this, and never by default:
   // over loopback the kernel copies zero-copy pages (zc_copied_ratio 1.00
   // measured in stop 4), and send_zc ran at 0.82x plain send at 64 KiB on
