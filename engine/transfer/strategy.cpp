@@ -1,5 +1,4 @@
 // Strategy names and the `automatic` choice: every threshold in one table.
-#include <cstdint>
 #include <string_view>
 
 #include "ringxfer/transfer.hpp"
@@ -84,7 +83,7 @@ struct AutoThresholds {
   // with the reader at copy's cost (0.17 vs 0.18; sendfile 0.67).
   //
   // One path has both: send straight from a mapping of the file (mmap, then
-  // sendmsgs of 1 MiB of it, munmap: TransferMachine::map_file). The server
+  // sendmsgs of 1 MiB of it, munmap; removed, see below). The server
   // pays the cold read once, in the kernel's copy into the skb, and the
   // client copies hot data. So from file_map_from_bytes `automatic` copies
   // that way (an explicit `copy` keeps the pool buffers; a failed mmap falls
@@ -125,9 +124,8 @@ struct AutoThresholds {
   // [11 903-25 761]) but splice's spread is too wide to move that band on.
   std::size_t file_splice_from_bytes = 64 * 1024;
   std::size_t file_copy_from_bytes = 4 * 1024 * 1024;
-  // `automatic` would copy a file body of this size or more to a socket from
-  // a mapping of the file (one copy, in the kernel's sendmsg) rather than
-  // through pool buffers (two): figures in the comment above. Off: a file
+  // Sending a file body from a mapping (one copy, in the kernel's sendmsg,
+  // rather than read + send's two; figures above) was removed: a file
   // truncated while its mapping is sent reads as zeros up to the end of the
   // page that holds the new end (only whole pages past it fault), so the peer
   // got up to a page of bytes the file never had --
@@ -135,7 +133,6 @@ struct AutoThresholds {
   // (4 197 376 bytes sent for a file cut at 4 194 305; CI, 2026-12-01 23:10).
   // A size check around each send cannot close that race. The pool path and
   // splice/sendfile stop exactly at the new end.
-  std::size_t file_map_from_bytes = SIZE_MAX;
   // memory -> socket zero-copy only at or above this, and never by default:
   // over loopback the kernel copies zero-copy pages (zc_copied_ratio 1.00
   // measured in stop 4), and send_zc ran at 0.82x plain send at 64 KiB on
@@ -191,10 +188,6 @@ constexpr AutoThresholds thresholds;
 }  // namespace
 
 namespace detail {
-bool map_file_body(Source::Kind source, Sink::Kind sink, std::size_t length, Strategy asked, Strategy chosen) noexcept {
-  return asked == Strategy::automatic && chosen == Strategy::copy && source == Source::Kind::file &&
-         sink == Sink::Kind::socket && length != until_eof && length >= thresholds.file_map_from_bytes;
-}
 }  // namespace detail
 
 std::string_view to_string(Strategy strategy) noexcept {

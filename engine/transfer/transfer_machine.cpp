@@ -1,7 +1,6 @@
 // The transfer and relay state machines (see transfer_machine.hpp).
 #include "transfer/transfer_machine.hpp"
 
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,12 +16,6 @@ const std::error_code canceled = std::make_error_code(std::errc::operation_cance
 // How long a pump with no buffer of its own waits before it tries the pool
 // again (every send buffer is lent out to other transfers).
 constexpr auto buffer_retry = std::chrono::milliseconds(1);
-
-// A mapped file body goes out in sendmsgs of at most this much, so progress
-// (an idle timeout's evidence) comes at least every MiB a slow peer takes.
-// Steps of 256 KiB cost 0.24 s/GB against 0.18 at 1 MiB (16 MiB bodies under
-// wrk, 4 rounds), as much as one sendmsg for the whole body (0.19).
-constexpr std::size_t mapped_send_bytes = 1024 * 1024;
 
 }  // namespace
 
@@ -68,7 +61,6 @@ Xfer* TransferMachine::acquire() noexcept {
 }
 
 void TransferMachine::release(Xfer& x) noexcept {
-  if (x.map_base != nullptr) ::munmap(x.map_base, x.map_bytes);
   std::uint32_t index = x.index;
   std::uint32_t generation = x.generation + 1;
   x.~Xfer();
@@ -111,7 +103,6 @@ TransferId TransferMachine::start(const Source& source, const Sink& sink, const 
   x->strategy = choose_strategy(source.kind(), sink.kind(), source.length(), options.strategy, features_);
   x->poll_first = source.kind() == Source::Kind::socket && source.length() == until_eof && x->strategy == Strategy::copy;
   set_up_turns(*x, options.strategy);
-  if (map_file_body(x->source_kind, x->sink_kind, x->length, options.strategy, x->strategy)) map_file(*x);
   x->handler = std::move(handler);
   x->progress = std::move(progress);
   if (x->header_pending && sink.kind() != Sink::Kind::socket) {
@@ -208,27 +199,6 @@ void TransferMachine::begin(Xfer& x) noexcept {
   settle(x);
 }
 
-bool TransferMachine::map_file(Xfer& x) noexcept {
-  // The body then goes as memory: each sendmsg copies it once, from the page
-  // cache into the socket, where a read into a pool buffer and its send copy
-  // it twice. Only the kernel touches the mapping, so a file that shrinks
-  // under it makes a send fail with EFAULT (on_gather), never a SIGBUS. If
-  // the map fails (no offset, vm.max_map_count, no memory), the pool path.
-  const int fd = engine_.native_handle(x.source);
-  if (fd < 0 || x.source_offset < 0 || x.length == 0) return false;
-  static const std::int64_t page = ::sysconf(_SC_PAGESIZE) > 0 ? ::sysconf(_SC_PAGESIZE) : 4096;
-  const std::int64_t aligned = x.source_offset & ~(page - 1);
-  const std::size_t lead = std::size_t(x.source_offset - aligned);
-  void* base = ::mmap(nullptr, lead + x.length, PROT_READ, MAP_SHARED, fd, aligned);
-  if (base == MAP_FAILED) return false;
-  x.map_base = base;
-  x.map_bytes = lead + x.length;
-  x.source_kind = Source::Kind::memory;
-  x.pieces[0] = std::span<const std::byte>(static_cast<const std::byte*>(base) + lead, x.length);
-  x.piece_count = 1;
-  return true;
-}
-
 void TransferMachine::send_header(Xfer& x) noexcept {
   ++x.ops;
   const bool body_follows = x.length != 0;
@@ -255,9 +225,6 @@ void TransferMachine::gather_memory(Xfer& x) noexcept {
     }
     out[n++] = p.subspan(skip);
     skip = 0;
-  }
-  if (x.map_base != nullptr && n > 0 && out[n - 1].size() > mapped_send_bytes) {
-    out[n - 1] = out[n - 1].first(mapped_send_bytes);
   }
   if (n == 0) return;  // nothing at all to send: settle() ends it
   ++x.ops;
@@ -433,15 +400,6 @@ void TransferMachine::on_gather(Ref r, std::error_code ec, std::size_t n) noexce
   x->done += n;
   x->taken = x->done;
   report_progress(*x);
-  if (ec == std::errc::bad_address && x->map_base != nullptr && x->source_kind == Source::Kind::memory) {
-    // The file shrank under its mapping. The kernel drops the part of a copy
-    // that faulted, which may hold bytes still below the new end: read the
-    // rest through pool buffers, which end exactly there (transfer_incomplete).
-    x->source_kind = Source::Kind::file;
-    x->piece_count = 0;
-    ec = {};
-    if (x->header_pending) send_header(*x);
-  }
   if (ec) fail(*x, ec);
   else if (!body_complete(*x) && x->source_kind == Source::Kind::memory) gather_memory(*x);  // more than max_gather pieces
   settle(*x);

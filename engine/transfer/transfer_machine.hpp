@@ -33,8 +33,6 @@ struct RelayTurns {
   std::uint32_t small_turns_to_copy = 0;
 };
 RelayTurns relay_turns(const Features& features) noexcept;
-// strategy.cpp: whether `automatic` sends this file body from a mapping.
-bool map_file_body(Source::Kind source, Sink::Kind sink, std::size_t length, Strategy asked, Strategy chosen) noexcept;
 
 struct Xfer {
   // ---- identity
@@ -90,10 +88,6 @@ struct Xfer {
   OpId writes[max_window];
   std::uint32_t write_seq = 0;
   Buffer held;                   // gather: a small file body read ahead of its header
-  // A file body sent from a mapping of the file (pieces[0] points into it):
-  // unmapped when the Xfer is released, after every send on it ended.
-  void* map_base = nullptr;
-  std::size_t map_bytes = 0;
 
   // ---- socket -> socket until the end (a relay direction): in turns. A turn
   // waits until the source is readable (poll_first: holding nothing), then
@@ -148,7 +142,6 @@ class TransferMachine {
   void begin(Xfer& x) noexcept;
   void send_header(Xfer& x) noexcept;
   void gather_memory(Xfer& x) noexcept;
-  bool map_file(Xfer& x) noexcept;
   void read_then_gather(Xfer& x) noexcept;
   void splice_step(Xfer& x) noexcept;
   void set_up_turns(Xfer& x, Strategy asked) noexcept;
